@@ -1,0 +1,139 @@
+//! Proxy configuration: the xmrig-proxy `config.json` keys (RFC section 4), loaded from
+//! JSON with field-path errors, then overridden by command-line flags (`cli.rs`).
+
+pub mod cli;
+mod load;
+
+pub use load::{load_file, parse_str};
+
+use std::fmt;
+use std::net::SocketAddr;
+
+/// How miners share upstream pool connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Up to 256 miners per upstream, each with its own fixed nonce byte.
+    NiceHash,
+    /// One upstream per miner.
+    Simple,
+}
+
+/// Which login field names a worker record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkersMode {
+    RigId,
+    User,
+    Password,
+    Agent,
+    Ip,
+    Disabled,
+}
+
+/// What a listening port does with the bytes it receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindKind {
+    /// Stratum: miners log in and are split over upstreams.
+    Stratum,
+    /// Transparent jump port: bytes go unparsed to `target`.
+    Transparent { target: String, target_tls: bool, target_proxy_protocol: bool },
+}
+
+/// One listening endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    pub addr: SocketAddr,
+    pub tls: bool,
+    pub proxy_protocol: bool,
+    pub kind: BindKind,
+}
+
+/// One upstream pool, in failover order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// `host:port` (a `stratum+tcp://` or `stratum+ssl://` prefix is stripped on load).
+    pub url: String,
+    pub user: String,
+    pub pass: String,
+    pub rig_id: Option<String>,
+    pub algo: Option<String>,
+    pub tls: bool,
+    /// Lowercase hex SHA-256 of the pool certificate's DER, without colons.
+    pub tls_fingerprint: Option<String>,
+    /// Accept any certificate (self-signed pools); the fingerprint is logged for pinning.
+    pub tls_insecure: bool,
+    pub keepalive: bool,
+    pub enabled: bool,
+}
+
+/// Inbound TLS for binds with `tls: true`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub cert: Option<String>,
+    pub cert_key: Option<String>,
+    pub ciphers: Option<String>,
+    pub protocols: Option<String>,
+}
+
+/// The monitoring HTTP API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    pub enabled: bool,
+    pub host: String,
+    pub port: u16,
+    pub access_token: Option<String>,
+    pub restricted: bool,
+}
+
+/// Per-IP connection rate limiting; 0 disables.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max_connections_per_minute: u32,
+    pub ban_duration_secs: u64,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub mode: Mode,
+    pub binds: Vec<Bind>,
+    pub pools: Vec<PoolConfig>,
+    pub tls: TlsConfig,
+    pub http: HttpConfig,
+    pub access_password: Option<String>,
+    pub custom_diff: u64,
+    pub custom_diff_stats: bool,
+    pub algo_ext: bool,
+    pub workers: WorkersMode,
+    pub access_log_file: Option<String>,
+    pub share_log_file: Option<String>,
+    pub log_file: Option<String>,
+    pub reuse_timeout_secs: u64,
+    pub retries: u32,
+    pub retry_pause_secs: u64,
+    pub watch: bool,
+    pub rate_limit: RateLimit,
+    /// NiceHash mode: refuse logins once this many upstreams exist; 0 = no cap.
+    pub max_upstreams: usize,
+    pub verbose: bool,
+    /// Seconds between console summary lines (`print-time`); 0 = the default, 60 s.
+    pub print_time_secs: u64,
+}
+
+/// A configuration problem, naming the field (`pools[1].url`) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}", self.reason)
+        } else {
+            write!(f, "{}: {}", self.field, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -1,0 +1,82 @@
+//! Every mio token is decoded in exactly one place: the kind of socket in the high bits,
+//! the slab key (or listener index) in the low bits.
+
+use mio::Token;
+
+const SHIFT: u32 = 48;
+const KEY_MASK: usize = (1 << SHIFT) - 1;
+
+/// What a token stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A miner listener, by index in the bind list.
+    Listener(usize),
+    /// A miner connection, by slab key.
+    Miner(usize),
+    /// An upstream pool connection, by upstream id.
+    Upstream(usize),
+    /// The HTTP API listener.
+    HttpListener,
+    /// An HTTP client, by slab key.
+    Http(usize),
+    /// The self-pipe that signal handlers write to.
+    Signal,
+    /// The waker another thread uses to stop the loop (tests, embedding).
+    Waker,
+}
+
+impl Source {
+    /// The token for this source.
+    pub fn token(self) -> Token {
+        let (kind, key) = match self {
+            Source::Listener(i) => (1, i),
+            Source::Miner(k) => (2, k),
+            Source::Upstream(k) => (3, k),
+            Source::HttpListener => (4, 0),
+            Source::Http(k) => (5, k),
+            Source::Signal => (6, 0),
+            Source::Waker => (7, 0),
+        };
+        debug_assert!(key <= KEY_MASK);
+        Token((kind << SHIFT) | (key & KEY_MASK))
+    }
+
+    /// Decodes a token; `None` for a token we never issued.
+    pub fn from_token(token: Token) -> Option<Source> {
+        let key = token.0 & KEY_MASK;
+        Some(match token.0 >> SHIFT {
+            1 => Source::Listener(key),
+            2 => Source::Miner(key),
+            3 => Source::Upstream(key),
+            4 => Source::HttpListener,
+            5 => Source::Http(key),
+            6 => Source::Signal,
+            7 => Source::Waker,
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip() {
+        for s in [
+            Source::Listener(0),
+            Source::Listener(7),
+            Source::Miner(0),
+            Source::Miner(123_456),
+            Source::Upstream(3),
+            Source::HttpListener,
+            Source::Http(99),
+            Source::Signal,
+            Source::Waker,
+        ] {
+            assert_eq!(Source::from_token(s.token()), Some(s));
+        }
+        assert_eq!(Source::from_token(Token(0)), None);
+        assert_eq!(Source::from_token(Token(usize::MAX)), None);
+    }
+}

@@ -1,0 +1,398 @@
+//! Miner connections: the login / submit / keepalived state machine (RFC section 6) and
+//! delivery of jobs to miners.
+
+use super::{IDLE_TIMEOUT, LOGIN_TIMEOUT, MAX_MINER_LINE, MAX_MINER_OUT, Proxy, custom_diff};
+use crate::net::{Conn, Fill};
+use crate::splitter::{Mapper, Pending};
+use crate::stratum::algo::AlgoSet;
+use crate::stratum::request::{self, Login, Method, RequestId, Submit};
+use crate::stratum::{StratumError, write};
+use crate::{DEFAULT_GROUP, MinerId, UpstreamId};
+use mio::net::TcpStream;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Where a miner is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MinerState {
+    /// Connected, no login yet.
+    WaitLogin,
+    /// Logged in; the login reply goes out with the first job.
+    WaitReady { login_id: RequestId },
+    /// Receiving jobs and submitting shares.
+    Ready,
+    /// Being closed at the end of this loop pass.
+    Closing,
+}
+
+impl MinerState {
+    /// The RFC's numeric state (0 WaitLogin .. 3 Closing).
+    pub fn code(&self) -> u8 {
+        match self {
+            Self::WaitLogin => 0,
+            Self::WaitReady { .. } => 1,
+            Self::Ready => 2,
+            Self::Closing => 3,
+        }
+    }
+}
+
+/// The upstream a miner mines on and its slot there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub upstream: UpstreamId,
+    pub slot: u8,
+}
+
+/// Login details kept for monitoring. Boxed so a miner that never logs in costs nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user: Box<str>,
+    pub agent: Box<str>,
+    pub rig_id: Option<Box<str>>,
+}
+
+/// One miner connection.
+#[derive(Debug)]
+pub struct Miner {
+    /// Process-wide sequence number (never reused, unlike the slab key).
+    pub seq: u64,
+    pub conn: Conn,
+    pub state: MinerState,
+    pub peer: SocketAddr,
+    pub local_port: u16,
+    pub session: u64,
+    pub route: Option<Route>,
+    pub custom_diff: u64,
+    /// Difficulty of the last job sent.
+    pub diff: u64,
+    pub algos: AlgoSet,
+    pub identity: Option<Box<Identity>>,
+    pub connected_at: Instant,
+    pub last_seen: Instant,
+}
+
+impl Miner {
+    pub fn new(seq: u64, stream: TcpStream, peer: SocketAddr, local_port: u16, now: Instant) -> Miner {
+        Miner {
+            seq,
+            conn: Conn::new(stream, MAX_MINER_OUT),
+            state: MinerState::WaitLogin,
+            peer,
+            local_port,
+            session: 0,
+            route: None,
+            custom_diff: 0,
+            diff: 0,
+            algos: AlgoSet::default(),
+            identity: None,
+            connected_at: now,
+            last_seen: now,
+        }
+    }
+
+    /// The session id as the miner sees it.
+    pub fn session_hex(&self) -> String {
+        format!("{:016x}", self.session)
+    }
+
+    fn owns_session(&self, id: &str) -> bool {
+        id.len() == 16 && u64::from_str_radix(id, 16).is_ok_and(|s| s == self.session)
+    }
+}
+
+/// Sends a mapper's current job to one miner: the login reply for a miner waiting for its
+/// first job, a job notification otherwise. Only the fixed byte is patched per miner.
+pub(super) fn deliver_job(mapper: &mut Mapper, miner: &mut Miner, slot: u8, scratch: &mut Vec<u8>, extensions: &[&str]) -> Result<(), String> {
+    if matches!(miner.state, MinerState::WaitLogin | MinerState::Closing) {
+        return Ok(());
+    }
+    if let Some(algo) = mapper.job().and_then(|j| j.algo.as_deref()) {
+        if !miner.algos.allows(algo) {
+            if let MinerState::WaitReady { login_id } = &miner.state {
+                scratch.clear();
+                write::error_reply(scratch, login_id, &StratumError::UnsupportedAlgo(algo.to_string()));
+                let _ = miner.conn.send(scratch);
+            }
+            return Err(format!("cannot mine the pool's algorithm {algo}"));
+        }
+    }
+    let session = miner.session;
+    let Some(line) = mapper.job_line(miner.custom_diff, slot) else { return Ok(()) };
+    miner.diff = line.diff;
+    let sent = match std::mem::replace(&mut miner.state, MinerState::Ready) {
+        MinerState::WaitReady { login_id } => {
+            scratch.clear();
+            write::login_reply(scratch, &login_id, &format!("{session:016x}"), line, extensions);
+            miner.conn.send(scratch)
+        }
+        _ => miner.conn.send(&line.line),
+    };
+    sent.map_err(|e| e.to_string())
+}
+
+impl Proxy {
+    pub(super) fn miner_event(&mut self, id: MinerId, readable: bool, writable: bool, now: Instant) {
+        let Some(miner) = self.miners.get_mut(id.0) else { return };
+        if miner.state == MinerState::Closing {
+            return;
+        }
+        if writable {
+            if let Err(e) = miner.conn.flush() {
+                self.close_miner(id, &e.to_string());
+                return;
+            }
+        }
+        if readable {
+            self.miner_readable(id, now);
+        }
+    }
+
+    /// Reads every complete line the miner sent; an over-long line or bad request closes it.
+    fn miner_readable(&mut self, id: MinerId, now: Instant) {
+        let mut reader = std::mem::replace(&mut self.reader, crate::net::LineReader::new(0));
+        loop {
+            let Some(miner) = self.miners.get_mut(id.0) else { break };
+            let fill = reader.fill(&mut miner.conn);
+            let mut failed: Option<String> = None;
+            while let Some(line) = reader.next_line(MAX_MINER_LINE) {
+                match line {
+                    Ok(range) => {
+                        self.miner_line(id, reader.line(range), now);
+                        if self.miners.get(id.0).is_none_or(|m| m.state == MinerState::Closing) {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        failed = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            let closing = self.miners.get(id.0).is_none_or(|m| m.state == MinerState::Closing);
+            if let Some(why) = failed {
+                log::warn!("miner {}: {why}, closing", self.miners[id.0].peer);
+                self.close_miner(id, &why);
+            }
+            match fill {
+                _ if closing || self.miners[id.0].state == MinerState::Closing => {
+                    reader.clear();
+                    break;
+                }
+                Ok(Fill::Full) => continue,
+                Ok(Fill::WouldBlock) => {
+                    reader.stash(&mut self.miners[id.0].conn);
+                    break;
+                }
+                Ok(Fill::Eof) => {
+                    reader.clear();
+                    self.close_miner(id, "closed by peer");
+                    break;
+                }
+                Err(e) => {
+                    reader.clear();
+                    self.close_miner(id, &e.to_string());
+                    break;
+                }
+            }
+        }
+        self.reader = reader;
+    }
+
+    fn miner_line(&mut self, id: MinerId, line: &[u8], now: Instant) {
+        let Some(req) = request::parse(line) else {
+            self.close_miner(id, "malformed request");
+            return;
+        };
+        let miner = &mut self.miners[id.0];
+        miner.last_seen = now;
+        match (&miner.state, req.method) {
+            (MinerState::WaitLogin, Method::Login(login)) => self.login(id, req.id, login, now),
+            (MinerState::WaitLogin, _) => self.close_miner(id, "first request is not a login"),
+            (_, Method::Submit(s)) => self.submit(id, &req.id, s, now),
+            (_, Method::Keepalive) => self.reply_status(id, &req.id, "KEEPALIVED"),
+            (_, Method::Login(_) | Method::Other(_)) => self.reply_error(id, &req.id, &StratumError::InvalidMethod),
+        }
+    }
+
+    /// RFC 6.1: checks the login, attaches the miner to an upstream, and answers at once if
+    /// that upstream has a job (otherwise when the first job arrives).
+    fn login(&mut self, id: MinerId, req_id: RequestId, login: Login, now: Instant) {
+        let Some(wallet) = login.login.as_deref() else {
+            return self.refuse_login(id, &req_id, StratumError::InvalidAddress);
+        };
+        if let Some(pass) = self.cfg.access_password.as_deref() {
+            if !constant_time_eq(pass.as_bytes(), login.pass.as_bytes()) {
+                return self.refuse_login(id, &req_id, StratumError::InvalidPassword);
+            }
+        }
+        let (user, custom_diff) = custom_diff::split(wallet, self.cfg.custom_diff);
+        let algos = AlgoSet::from_names(login.algos.iter().map(String::as_str));
+        let assigned = match self.splitter.login(DEFAULT_GROUP, id, now) {
+            Ok(a) => a,
+            Err(e) => return self.refuse_login(id, &req_id, e),
+        };
+        let session = self.rng.next();
+        let miner = &mut self.miners[id.0];
+        miner.session = session;
+        miner.custom_diff = custom_diff;
+        miner.algos = algos;
+        miner.route = Some(Route { upstream: assigned.upstream, slot: assigned.slot });
+        miner.identity = Some(Box::new(Identity {
+            user: user.into(),
+            agent: login.agent.into_boxed_str(),
+            rig_id: login.rigid.map(String::into_boxed_str),
+        }));
+        miner.state = MinerState::WaitReady { login_id: req_id };
+        log::debug!("miner {} logged in as {user} on upstream #{} slot {}", miner.peer, assigned.upstream.0, assigned.slot);
+        if assigned.created {
+            self.open_link(assigned.upstream, now);
+        }
+        let Proxy { splitter, miners, scratch, extensions, .. } = self;
+        if let Some(mapper) = splitter.mapper_mut(assigned.upstream).filter(|m| m.is_live()) {
+            if let Err(why) = deliver_job(mapper, &mut miners[id.0], assigned.slot, scratch, extensions) {
+                self.close_miner(id, &why);
+            }
+        }
+    }
+
+    fn refuse_login(&mut self, id: MinerId, req_id: &str, err: StratumError) {
+        log::info!("miner {} login refused: {err}", self.miners[id.0].peer);
+        self.reply_error(id, req_id, &err);
+        self.close_miner(id, "login refused");
+    }
+
+    /// RFC 6.2 plus the proxy's own checks; good shares go upstream, answered on reply.
+    fn submit(&mut self, id: MinerId, req_id: &RequestId, s: Submit, now: Instant) {
+        let miner = &self.miners[id.0];
+        let route = match (&miner.state, miner.route) {
+            (MinerState::Ready, Some(route)) if miner.owns_session(&s.session) => route,
+            _ => return self.reply_error(id, req_id, &StratumError::Unauthenticated),
+        };
+        if s.job_id.is_empty() {
+            return self.reply_error(id, req_id, &StratumError::MissingJobId);
+        }
+        let custom_diff = miner.custom_diff;
+        let seq = miner.seq;
+        let Some(mapper) = self.splitter.mapper_mut(route.upstream) else {
+            return self.reply_error(id, req_id, &StratumError::PoolUnavailable);
+        };
+        let share = match mapper.check_share(route.slot, custom_diff, &s.job_id, &s.nonce, &s.result) {
+            Ok(share) => share,
+            Err(e) => {
+                if e.is_invalid_share() {
+                    self.stats.on_invalid();
+                } else {
+                    self.stats.on_reject();
+                }
+                log::debug!("miner {} share refused: {e}", self.miners[id.0].peer);
+                return self.reply_error(id, req_id, &e);
+            }
+        };
+        if !share.forward {
+            // Meets the miner's custom difficulty but not the pool's: counted, not sent.
+            self.stats.on_accept(share.diff, share.expired);
+            return self.reply_status(id, req_id, "OK");
+        }
+        let pending = Pending { miner: id, miner_seq: seq, request_id: req_id.clone(), share, sent: now };
+        if let Err(e) = self.forward_share(route.upstream, &s, pending, now) {
+            self.stats.on_reject();
+            self.reply_error(id, req_id, &e);
+        }
+    }
+
+    /// Answers a miner's submit once the pool has (or once it cannot).
+    pub(super) fn answer_share(&mut self, p: Pending, result: Result<(), StratumError>) {
+        let alive = self.miners.get(p.miner.0).is_some_and(|m| m.seq == p.miner_seq);
+        match &result {
+            Ok(()) => self.stats.on_accept(p.share.diff, p.share.expired),
+            Err(_) => self.stats.on_reject(),
+        }
+        if !alive {
+            return;
+        }
+        match result {
+            Ok(()) => self.reply_status(p.miner, &p.request_id, "OK"),
+            Err(e) => {
+                log::info!("miner {} share rejected: {e}", self.miners[p.miner.0].peer);
+                self.reply_error(p.miner, &p.request_id, &e);
+            }
+        }
+    }
+
+    fn reply_status(&mut self, id: MinerId, req_id: &str, status: &str) {
+        self.scratch.clear();
+        write::status_reply(&mut self.scratch, req_id, status);
+        self.send_scratch(id);
+    }
+
+    fn reply_error(&mut self, id: MinerId, req_id: &str, err: &StratumError) {
+        self.scratch.clear();
+        write::error_reply(&mut self.scratch, req_id, err);
+        self.send_scratch(id);
+    }
+
+    fn send_scratch(&mut self, id: MinerId) {
+        let Some(miner) = self.miners.get_mut(id.0) else { return };
+        if let Err(e) = miner.conn.send(&self.scratch) {
+            self.close_miner(id, &e.to_string());
+        }
+    }
+
+    /// Marks a miner for removal at the end of this loop pass.
+    pub(super) fn close_miner(&mut self, id: MinerId, why: &str) {
+        let Some(miner) = self.miners.get_mut(id.0) else { return };
+        if miner.state == MinerState::Closing {
+            return;
+        }
+        log::debug!("miner {} (#{}) closing: {why}", miner.peer, miner.seq);
+        miner.state = MinerState::Closing;
+        self.closing.push(id);
+    }
+
+    /// Removes the miners closed during this pass and frees their slots.
+    pub(super) fn reap(&mut self, now: Instant) {
+        while let Some(id) = self.closing.pop() {
+            if self.miners.get(id.0).is_none_or(|m| m.state != MinerState::Closing) {
+                continue;
+            }
+            let mut miner = self.miners.remove(id.0);
+            // One last try for a reply queued just before the close (errors are moot now).
+            let _ = miner.conn.flush();
+            let _ = self.poll.registry().deregister(miner.conn.stream());
+            self.stats.on_close();
+            if let Some(route) = miner.route {
+                if let Some(up) = self.splitter.logout(route.upstream, route.slot, id, now) {
+                    self.close_link(up);
+                }
+            }
+        }
+    }
+
+    /// Login and inactivity timeouts (a scan per second costs nothing next to the I/O).
+    pub(super) fn miner_timeouts(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        for (key, m) in &self.miners {
+            let quiet = now.saturating_duration_since(m.last_seen);
+            match m.state {
+                MinerState::WaitLogin if quiet >= LOGIN_TIMEOUT => expired.push((key, "login timeout")),
+                MinerState::WaitReady { .. } | MinerState::Ready if quiet >= IDLE_TIMEOUT => expired.push((key, "inactivity timeout")),
+                _ => {}
+            }
+        }
+        for (key, why) in expired {
+            if why != "login timeout" {
+                log::warn!("miner {}: {why}, closing", self.miners[key].peer);
+            }
+            self.close_miner(MinerId(key), why);
+        }
+    }
+}
+
+/// Compares secrets in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

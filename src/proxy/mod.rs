@@ -1,0 +1,346 @@
+//! The event loop: one `mio::Poll` owns every socket (listeners, miners in a slab,
+//! upstream links by upstream id, the signal pipe) and the 1-second tick. The splitter,
+//! mappers and stats are plain fields mutated in place.
+//!
+//! Each pass: poll with a timeout that ends at the next tick or the next due reconnect,
+//! handle the batch of events, then reap the miners closed during the batch (slab keys are
+//! never reused within a batch).
+
+mod custom_diff;
+mod miner;
+mod upstream;
+
+pub use miner::{Miner, MinerState};
+
+use crate::config::{Bind, BindKind, Config, Mode};
+use crate::net::{LineReader, Source};
+use crate::splitter::Splitter;
+use crate::stats::Stats;
+use crate::{MinerId, UpstreamId};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Waker};
+use slab::Slab;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use upstream::Link;
+
+/// Longest line a miner may send (RFC section 19).
+pub const MAX_MINER_LINE: usize = 16 * 1024;
+/// Longest line a pool may send; pools send bigger jobs than miners send requests.
+pub const MAX_POOL_LINE: usize = 64 * 1024;
+/// Output we queue for a miner that does not read before dropping it.
+pub const MAX_MINER_OUT: usize = 256 * 1024;
+/// Output we queue for a pool before treating the link as broken.
+pub const MAX_POOL_OUT: usize = 4 * 1024 * 1024;
+/// Login must arrive this soon after connecting.
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// A miner that sends nothing for this long is dropped.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a stop waits for submits in flight.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// Pool submits unanswered this long are failed back to the miner.
+pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(30);
+const TICK: Duration = Duration::from_secs(1);
+
+/// Stops a running proxy from another thread.
+#[derive(Clone)]
+pub struct StopHandle {
+    flag: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl StopHandle {
+    /// Asks the loop to stop gracefully (as SIGTERM does).
+    pub fn stop(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+    }
+}
+
+struct Listener {
+    socket: TcpListener,
+    bind: Bind,
+    addr: SocketAddr,
+}
+
+/// The proxy: everything the loop owns.
+pub struct Proxy {
+    cfg: Config,
+    poll: Poll,
+    listeners: Vec<Listener>,
+    miners: Slab<Miner>,
+    links: Vec<Option<Link>>,
+    splitter: Splitter,
+    stats: Stats,
+    reader: LineReader,
+    /// Encoding buffer for replies and requests.
+    scratch: Vec<u8>,
+    /// Login reply extensions, fixed by the mode.
+    extensions: Vec<&'static str>,
+    rng: Rng,
+    next_seq: u64,
+    /// Miners closed during this batch, removed after it.
+    closing: Vec<MinerId>,
+    signals: Option<mio::net::UnixStream>,
+    stop_flag: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    stopping: Option<Instant>,
+    accept_paused_until: Option<Instant>,
+    next_tick: Instant,
+    next_print: Instant,
+    started: Instant,
+}
+
+impl Proxy {
+    /// Binds every listener; nothing is accepted until `run`.
+    pub fn bind(cfg: Config) -> io::Result<Proxy> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), Source::Waker.token())?);
+        let mut listeners = Vec::new();
+        for (i, bind) in cfg.binds.iter().enumerate() {
+            if bind.kind != BindKind::Stratum || bind.tls {
+                log::warn!("bind {}: {} ports are not supported yet; skipped", bind.addr, if bind.tls { "TLS" } else { "transparent" });
+                continue;
+            }
+            let mut socket = TcpListener::bind(bind.addr).map_err(|e| io::Error::new(e.kind(), format!("listen on {} failed: {e}", bind.addr)))?;
+            poll.registry().register(&mut socket, Source::Listener(i).token(), Interest::READABLE)?;
+            let addr = socket.local_addr()?;
+            log::info!("listening on {addr} ({})", if cfg.mode == Mode::NiceHash { "nicehash" } else { "simple" });
+            listeners.push(Listener { socket, bind: bind.clone(), addr });
+        }
+        let mut extensions = vec!["algo"];
+        if cfg.mode == Mode::NiceHash {
+            extensions.push("nicehash");
+        }
+        extensions.extend(["connect", "keepalive"]);
+        let splitter = Splitter::new(cfg.mode, cfg.max_upstreams, Duration::from_secs(cfg.reuse_timeout_secs), cfg.algo_ext);
+        let now = Instant::now();
+        Ok(Proxy {
+            cfg,
+            poll,
+            listeners,
+            miners: Slab::new(),
+            links: Vec::new(),
+            splitter,
+            stats: Stats::default(),
+            reader: LineReader::new(2 * MAX_POOL_LINE),
+            scratch: Vec::with_capacity(4096),
+            extensions,
+            rng: Rng::seeded(),
+            next_seq: 0,
+            closing: Vec::new(),
+            signals: None,
+            stop_flag: Arc::new(AtomicBool::new(false)),
+            waker,
+            stopping: None,
+            accept_paused_until: None,
+            next_tick: now + TICK,
+            next_print: now + PRINT_EVERY,
+            started: now,
+        })
+    }
+
+    /// Addresses the miner listeners are bound to (port 0 resolved).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().map(|l| l.addr).collect()
+    }
+
+    /// A handle that stops the loop from another thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle { flag: self.stop_flag.clone(), waker: self.waker.clone() }
+    }
+
+    /// Stops gracefully on SIGINT and SIGTERM (for the binary; tests use `stop_handle`).
+    pub fn handle_signals(&mut self) -> io::Result<()> {
+        let (rx, tx) = std::os::unix::net::UnixStream::pair()?;
+        rx.set_nonblocking(true)?;
+        tx.set_nonblocking(true)?;
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::low_level::pipe::register(sig, tx.try_clone()?)?;
+        }
+        let mut rx = mio::net::UnixStream::from_std(rx);
+        self.poll.registry().register(&mut rx, Source::Signal.token(), Interest::READABLE)?;
+        self.signals = Some(rx);
+        Ok(())
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Runs until stopped, then waits up to 5 s for submits in flight.
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let now = Instant::now();
+            if now >= self.next_tick {
+                self.tick(now);
+                self.next_tick = (self.next_tick + TICK).max(now);
+            }
+            self.connect_due_upstreams(now);
+            if let Some(deadline) = self.stopping {
+                if self.splitter.pending() == 0 || now >= deadline {
+                    self.print_summary();
+                    log::info!("stopped");
+                    return Ok(());
+                }
+            }
+            let wake = self.next_wake().min(self.stopping.unwrap_or(self.next_tick));
+            if let Err(e) = self.poll.poll(&mut events, Some(wake.saturating_duration_since(now))) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                match Source::from_token(event.token()) {
+                    Some(Source::Listener(i)) => self.accept(i, now),
+                    Some(Source::Miner(key)) => self.miner_event(MinerId(key), event.is_readable(), event.is_writable(), now),
+                    Some(Source::Upstream(key)) => self.upstream_event(UpstreamId(key), event, now),
+                    Some(Source::Signal) => self.on_signal(now),
+                    Some(Source::Waker) => {
+                        if self.stop_flag.load(Ordering::SeqCst) {
+                            self.begin_stop(now);
+                        }
+                    }
+                    Some(Source::HttpListener | Source::Http(_)) | None => {}
+                }
+            }
+            self.reap(now);
+        }
+    }
+
+    /// Earliest moment the loop must wake: the tick or a due reconnect.
+    fn next_wake(&self) -> Instant {
+        self.links.iter().flatten().filter_map(Link::retry_at).fold(self.next_tick, Instant::min)
+    }
+
+    fn on_signal(&mut self, now: Instant) {
+        let mut buf = [0u8; 64];
+        if let Some(rx) = self.signals.as_mut() {
+            while matches!(io::Read::read(rx, &mut buf), Ok(n) if n > 0) {}
+        }
+        log::info!("signal received, stopping");
+        self.begin_stop(now);
+    }
+
+    /// Stops accepting; the loop ends once submits in flight are answered or in 5 s.
+    fn begin_stop(&mut self, now: Instant) {
+        if self.stopping.is_some() {
+            return;
+        }
+        for l in &mut self.listeners {
+            let _ = self.poll.registry().deregister(&mut l.socket);
+        }
+        self.listeners.clear();
+        self.stopping = Some(now + STOP_GRACE);
+    }
+
+    fn accept(&mut self, idx: usize, now: Instant) {
+        if self.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            let Some(listener) = self.listeners.get(idx) else { return };
+            match listener.socket.accept() {
+                Ok((mut stream, peer)) => {
+                    let entry = self.miners.vacant_entry();
+                    let key = entry.key();
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    if let Err(e) = self.poll.registry().register(&mut stream, Source::Miner(key).token(), interest) {
+                        log::warn!("{peer}: cannot register connection: {e}");
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    self.next_seq += 1;
+                    let port = listener.addr.port();
+                    entry.insert(Miner::new(self.next_seq, stream, peer, port, now));
+                    self.stats.on_connect();
+                    log::debug!("miner {peer} connected (#{})", self.next_seq);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors: stop accepting for a moment instead of spinning.
+                    log::warn!("accept on {} failed: {e}; pausing accepts for 1 s", listener.addr);
+                    self.accept_paused_until = Some(now + TICK);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Once a second: timeouts, reconnect checks, idle upstream collection, keepalives.
+    fn tick(&mut self, now: Instant) {
+        if self.accept_paused_until.is_some_and(|t| now >= t) {
+            self.accept_paused_until = None;
+            for i in 0..self.listeners.len() {
+                self.accept(i, now);
+            }
+        }
+        self.miner_timeouts(now);
+        self.upstream_tick(now);
+        for id in self.splitter.collect_idle(now) {
+            log::debug!("upstream #{} idle, closing", id.0);
+            self.close_link(id);
+        }
+        if now >= self.next_print {
+            self.next_print = now + self.print_every();
+            self.print_summary();
+        }
+        self.reap(now);
+    }
+
+    fn print_every(&self) -> Duration {
+        if self.cfg.print_time_secs == 0 { PRINT_EVERY } else { Duration::from_secs(self.cfg.print_time_secs) }
+    }
+
+    fn print_summary(&self) {
+        let c = self.splitter.counts();
+        let s = &self.stats;
+        log::info!(
+            "miners {}/{} upstreams {}/{}/{} (active/sleep/error) accepted {} rejected {} invalid {} expired {} uptime {}s",
+            s.miners,
+            s.max_miners,
+            c.active,
+            c.sleep,
+            c.error,
+            s.accepted,
+            s.rejected,
+            s.invalid,
+            s.expired,
+            self.started.elapsed().as_secs()
+        );
+    }
+}
+
+/// Default interval of the console summary line.
+const PRINT_EVERY: Duration = Duration::from_secs(60);
+
+/// Session ids: splitmix64 seeded from the OS. Ids only need to be hard to guess.
+struct Rng(u64);
+
+impl Rng {
+    fn seeded() -> Rng {
+        let mut seed = [0u8; 8];
+        let from_os = std::fs::File::open("/dev/urandom").and_then(|mut f| io::Read::read_exact(&mut f, &mut seed));
+        let mut s = u64::from_le_bytes(seed);
+        if from_os.is_err() || s == 0 {
+            s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) ^ u64::from(std::process::id());
+        }
+        Rng(s)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,166 @@
+//! The slot table of one upstream: which miner holds which fixed byte. NiceHash upstreams
+//! have 256 slots (one per value of the fixed byte), simple-mode upstreams have one.
+//!
+//! A slot whose miner left is *dead* until the next job: the departed miner may have been
+//! mid-search with that byte, so handing it to a newcomer before the job changes could
+//! produce colliding nonces.
+
+use crate::MinerId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Free,
+    Active(MinerId),
+    Dead,
+}
+
+/// Slot allocation with a round-robin cursor.
+#[derive(Debug)]
+pub struct Storage {
+    slots: Box<[Slot]>,
+    cursor: usize,
+    active: usize,
+    dead: usize,
+}
+
+impl Storage {
+    /// A table of `capacity` slots (1..=256).
+    pub fn new(capacity: usize) -> Storage {
+        let capacity = capacity.clamp(1, 256);
+        Storage { slots: vec![Slot::Free; capacity].into_boxed_slice(), cursor: 0, active: 0, dead: 0 }
+    }
+
+    /// Takes the next free slot from the cursor on; `None` when every slot is active or dead.
+    pub fn add(&mut self, miner: MinerId) -> Option<u8> {
+        let n = self.slots.len();
+        for i in 0..n {
+            let idx = (self.cursor + i) % n;
+            if self.slots[idx] == Slot::Free {
+                self.slots[idx] = Slot::Active(miner);
+                self.cursor = (idx + 1) % n;
+                self.active += 1;
+                return Some(idx as u8);
+            }
+        }
+        None
+    }
+
+    /// Marks the miner's slot dead; a slot held by someone else is left alone. A single-slot
+    /// table (simple mode) frees it at once: there is no fixed byte to collide on, and the
+    /// upstream is kept precisely to hand it to the next miner.
+    pub fn remove(&mut self, slot: u8, miner: MinerId) {
+        let single = self.slots.len() == 1;
+        if let Some(s) = self.slots.get_mut(usize::from(slot)) {
+            if *s == Slot::Active(miner) {
+                self.active -= 1;
+                if single {
+                    *s = Slot::Free;
+                } else {
+                    *s = Slot::Dead;
+                    self.dead += 1;
+                }
+            }
+        }
+    }
+
+    /// Frees dead slots (a new job has started).
+    pub fn clear_dead(&mut self) {
+        if self.dead == 0 {
+            return;
+        }
+        for s in self.slots.iter_mut() {
+            if *s == Slot::Dead {
+                *s = Slot::Free;
+            }
+        }
+        self.dead = 0;
+    }
+
+    /// The miner holding `slot`, if any.
+    pub fn miner_at(&self, slot: usize) -> Option<MinerId> {
+        match self.slots.get(slot) {
+            Some(Slot::Active(m)) => Some(*m),
+            _ => None,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// (free, dead, active) slot counts.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.slots.len() - self.active - self.dead, self.dead, self.active)
+    }
+
+    pub fn active(&self) -> usize {
+        self.active
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn fills_all_256_slots_with_unique_bytes() {
+        let mut s = Storage::new(256);
+        let mut seen = HashSet::new();
+        for i in 0..256 {
+            let slot = s.add(MinerId(i)).expect("free slot");
+            assert!(seen.insert(slot), "slot {slot} given twice");
+        }
+        assert_eq!(seen.len(), 256);
+        assert_eq!(s.counts(), (0, 0, 256));
+    }
+
+    #[test]
+    fn the_257th_add_fails() {
+        let mut s = Storage::new(256);
+        for i in 0..256 {
+            s.add(MinerId(i)).unwrap();
+        }
+        assert_eq!(s.add(MinerId(999)), None);
+    }
+
+    #[test]
+    fn removed_slot_is_dead_until_the_next_job() {
+        let mut s = Storage::new(256);
+        for i in 0..256 {
+            s.add(MinerId(i)).unwrap();
+        }
+        s.remove(7, MinerId(7));
+        assert_eq!(s.counts(), (0, 1, 255));
+        assert_eq!(s.add(MinerId(1000)), None, "a dead slot is not free");
+        s.clear_dead();
+        assert_eq!(s.add(MinerId(1000)), Some(7));
+        assert_eq!(s.miner_at(7), Some(MinerId(1000)));
+    }
+
+    #[test]
+    fn cursor_is_round_robin() {
+        let mut s = Storage::new(256);
+        assert_eq!(s.add(MinerId(1)), Some(0));
+        s.remove(0, MinerId(1));
+        s.clear_dead();
+        // The next miner gets slot 1, not the just-released 0.
+        assert_eq!(s.add(MinerId(2)), Some(1));
+    }
+
+    #[test]
+    fn remove_by_a_stranger_is_ignored() {
+        let mut s = Storage::new(4);
+        s.add(MinerId(1)).unwrap();
+        s.remove(0, MinerId(2));
+        s.remove(200, MinerId(1));
+        assert_eq!(s.counts(), (3, 0, 1));
+    }
+
+    #[test]
+    fn simple_mode_has_one_slot() {
+        let mut s = Storage::new(1);
+        assert_eq!(s.add(MinerId(1)), Some(0));
+        assert_eq!(s.add(MinerId(2)), None);
+    }
+}

@@ -1,0 +1,73 @@
+//! The error vocabulary miners see. The strings are exactly what xmrig and the RFC use, so a
+//! miner's log reads the same behind our proxy as behind xmrig-proxy.
+
+use std::fmt;
+
+/// An error answered to a miner request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StratumError {
+    InvalidAddress,
+    InvalidPassword,
+    Unauthenticated,
+    MissingJobId,
+    InvalidJobId,
+    InvalidNonce,
+    /// The nonce's high byte is not the miner's fixed byte.
+    IncompatibleNonce,
+    InvalidResult,
+    LowDifficulty,
+    Duplicate,
+    ProxyFull,
+    InvalidMethod,
+    /// The miner's algorithm list does not include the upstream's algorithm.
+    UnsupportedAlgo(String),
+    /// The upstream is reconnecting; the share cannot reach any pool.
+    PoolUnavailable,
+    /// Whatever the pool answered, passed on.
+    Pool(String),
+}
+
+impl StratumError {
+    /// The exact message sent on the wire.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::InvalidAddress => "Invalid payment address provided",
+            Self::InvalidPassword => "Invalid password",
+            Self::Unauthenticated => "Unauthenticated",
+            Self::MissingJobId => "Missing job id",
+            Self::InvalidJobId => "Invalid job id",
+            Self::InvalidNonce => "Invalid nonce",
+            Self::IncompatibleNonce => "Invalid nonce; is miner not compatible with NiceHash?",
+            Self::InvalidResult => "Invalid result",
+            Self::LowDifficulty => "Low difficulty share",
+            Self::Duplicate => "Duplicate share",
+            Self::ProxyFull => "Proxy is full, try again later",
+            Self::InvalidMethod => "Invalid method",
+            Self::UnsupportedAlgo(_) => "Unsupported algorithm",
+            Self::PoolUnavailable => "Pool connection lost, share not sent",
+            Self::Pool(msg) => msg,
+        }
+    }
+
+    /// Shares the miner got wrong (counted as invalid, never forwarded).
+    pub fn is_invalid_share(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidJobId
+                | Self::InvalidNonce
+                | Self::IncompatibleNonce
+                | Self::InvalidResult
+                | Self::LowDifficulty
+                | Self::Duplicate
+        )
+    }
+}
+
+impl fmt::Display for StratumError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnsupportedAlgo(algo) => write!(f, "Unsupported algorithm {algo}"),
+            _ => f.write_str(self.message()),
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The CryptoNote stratum dialect: jobs and targets, the miner's requests, the replies we
+//! encode, and the error vocabulary miners expect (RFC section 19).
+
+pub mod algo;
+pub mod difficulty;
+pub mod error;
+pub mod job;
+pub mod request;
+pub mod write;
+
+pub use error::StratumError;
+pub use job::Job;
