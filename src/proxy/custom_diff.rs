@@ -6,10 +6,10 @@
 pub fn split(login: &str, global: u64) -> (&str, u64) {
     if let Some((user, suffix)) = login.rsplit_once('+') {
         let digits = !suffix.is_empty() && suffix.len() <= 19 && suffix.bytes().all(|c| c.is_ascii_digit());
-        if let (true, false, Ok(diff)) = (digits, user.is_empty(), suffix.parse::<u64>()) {
-            if diff > 0 {
-                return (user, diff);
-            }
+        if let (true, false, Ok(diff)) = (digits, user.is_empty(), suffix.parse::<u64>())
+            && diff > 0
+        {
+            return (user, diff);
         }
     }
     (login, global)

@@ -103,19 +103,25 @@ impl Miner {
 
 /// Sends a mapper's current job to one miner: the login reply for a miner waiting for its
 /// first job, a job notification otherwise. Only the fixed byte is patched per miner.
-pub(super) fn deliver_job(mapper: &mut Mapper, miner: &mut Miner, slot: u8, scratch: &mut Vec<u8>, extensions: &[&str]) -> Result<(), String> {
+pub(super) fn deliver_job(
+    mapper: &mut Mapper,
+    miner: &mut Miner,
+    slot: u8,
+    scratch: &mut Vec<u8>,
+    extensions: &[&str],
+) -> Result<(), String> {
     if matches!(miner.state, MinerState::WaitLogin | MinerState::Closing) {
         return Ok(());
     }
-    if let Some(algo) = mapper.job().and_then(|j| j.algo.as_deref()) {
-        if !miner.algos.allows(algo) {
-            if let MinerState::WaitReady { login_id } = &miner.state {
-                scratch.clear();
-                write::error_reply(scratch, login_id, &StratumError::UnsupportedAlgo(algo.to_string()));
-                let _ = miner.conn.send(scratch);
-            }
-            return Err(format!("cannot mine the pool's algorithm {algo}"));
+    if let Some(algo) = mapper.job().and_then(|j| j.algo.as_deref())
+        && !miner.algos.allows(algo)
+    {
+        if let MinerState::WaitReady { login_id } = &miner.state {
+            scratch.clear();
+            write::error_reply(scratch, login_id, &StratumError::UnsupportedAlgo(algo.to_string()));
+            let _ = miner.conn.send(scratch);
         }
+        return Err(format!("cannot mine the pool's algorithm {algo}"));
     }
     let session = miner.session;
     let Some(line) = mapper.job_line(miner.custom_diff, slot) else { return Ok(()) };
@@ -137,11 +143,9 @@ impl Proxy {
         if miner.state == MinerState::Closing {
             return;
         }
-        if writable {
-            if let Err(e) = miner.conn.flush() {
-                self.close_miner(id, &e.to_string());
-                return;
-            }
+        if writable && let Err(e) = miner.conn.flush() {
+            self.close_miner(id, &e.to_string());
+            return;
         }
         if readable {
             self.miner_readable(id, now);
@@ -151,8 +155,7 @@ impl Proxy {
     /// Reads every complete line the miner sent; an over-long line or bad request closes it.
     fn miner_readable(&mut self, id: MinerId, now: Instant) {
         let mut reader = std::mem::replace(&mut self.reader, crate::net::LineReader::new(0));
-        loop {
-            let Some(miner) = self.miners.get_mut(id.0) else { break };
+        while let Some(miner) = self.miners.get_mut(id.0) {
             let fill = reader.fill(&mut miner.conn);
             let mut failed: Option<String> = None;
             while let Some(line) = reader.next_line(MAX_MINER_LINE) {
@@ -221,10 +224,10 @@ impl Proxy {
         let Some(wallet) = login.login.as_deref() else {
             return self.refuse_login(id, &req_id, StratumError::InvalidAddress);
         };
-        if let Some(pass) = self.cfg.access_password.as_deref() {
-            if !constant_time_eq(pass.as_bytes(), login.pass.as_bytes()) {
-                return self.refuse_login(id, &req_id, StratumError::InvalidPassword);
-            }
+        if let Some(pass) = self.cfg.access_password.as_deref()
+            && !constant_time_eq(pass.as_bytes(), login.pass.as_bytes())
+        {
+            return self.refuse_login(id, &req_id, StratumError::InvalidPassword);
         }
         let (user, custom_diff) = custom_diff::split(wallet, self.cfg.custom_diff);
         let algos = AlgoSet::from_names(login.algos.iter().map(String::as_str));
@@ -249,10 +252,10 @@ impl Proxy {
             self.open_link(assigned.upstream, now);
         }
         let Proxy { splitter, miners, scratch, extensions, .. } = self;
-        if let Some(mapper) = splitter.mapper_mut(assigned.upstream).filter(|m| m.is_live()) {
-            if let Err(why) = deliver_job(mapper, &mut miners[id.0], assigned.slot, scratch, extensions) {
-                self.close_miner(id, &why);
-            }
+        if let Some(mapper) = splitter.mapper_mut(assigned.upstream).filter(|m| m.is_live())
+            && let Err(why) = deliver_job(mapper, &mut miners[id.0], assigned.slot, scratch, extensions)
+        {
+            self.close_miner(id, &why);
         }
     }
 
@@ -361,10 +364,10 @@ impl Proxy {
             let _ = miner.conn.flush();
             let _ = self.poll.registry().deregister(miner.conn.stream());
             self.stats.on_close();
-            if let Some(route) = miner.route {
-                if let Some(up) = self.splitter.logout(route.upstream, route.slot, id, now) {
-                    self.close_link(up);
-                }
+            if let Some(route) = miner.route
+                && let Some(up) = self.splitter.logout(route.upstream, route.slot, id, now)
+            {
+                self.close_link(up);
             }
         }
     }

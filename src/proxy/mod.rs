@@ -12,7 +12,7 @@ mod upstream;
 
 pub use miner::{Miner, MinerState};
 
-use crate::config::{Bind, BindKind, Config, Mode};
+use crate::config::{BindKind, Config, Mode};
 use crate::net::{LineReader, Source};
 use crate::splitter::Splitter;
 use crate::stats::Stats;
@@ -62,7 +62,6 @@ impl StopHandle {
 
 struct Listener {
     socket: TcpListener,
-    bind: Bind,
     addr: SocketAddr,
 }
 
@@ -100,16 +99,17 @@ impl Proxy {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), Source::Waker.token())?);
         let mut listeners = Vec::new();
-        for (i, bind) in cfg.binds.iter().enumerate() {
+        for bind in &cfg.binds {
             if bind.kind != BindKind::Stratum || bind.tls {
                 log::warn!("bind {}: {} ports are not supported yet; skipped", bind.addr, if bind.tls { "TLS" } else { "transparent" });
                 continue;
             }
-            let mut socket = TcpListener::bind(bind.addr).map_err(|e| io::Error::new(e.kind(), format!("listen on {} failed: {e}", bind.addr)))?;
-            poll.registry().register(&mut socket, Source::Listener(i).token(), Interest::READABLE)?;
+            let mut socket =
+                TcpListener::bind(bind.addr).map_err(|e| io::Error::new(e.kind(), format!("listen on {} failed: {e}", bind.addr)))?;
+            poll.registry().register(&mut socket, Source::Listener(listeners.len()).token(), Interest::READABLE)?;
             let addr = socket.local_addr()?;
             log::info!("listening on {addr} ({})", if cfg.mode == Mode::NiceHash { "nicehash" } else { "simple" });
-            listeners.push(Listener { socket, bind: bind.clone(), addr });
+            listeners.push(Listener { socket, addr });
         }
         let mut extensions = vec!["algo"];
         if cfg.mode == Mode::NiceHash {
@@ -182,12 +182,12 @@ impl Proxy {
                 self.next_tick = (self.next_tick + TICK).max(now);
             }
             self.connect_due_upstreams(now);
-            if let Some(deadline) = self.stopping {
-                if self.splitter.pending() == 0 || now >= deadline {
-                    self.print_summary();
-                    log::info!("stopped");
-                    return Ok(());
-                }
+            if let Some(deadline) = self.stopping
+                && (self.splitter.pending() == 0 || now >= deadline)
+            {
+                self.print_summary();
+                log::info!("stopped");
+                return Ok(());
             }
             let wake = self.next_wake().min(self.stopping.unwrap_or(self.next_tick));
             if let Err(e) = self.poll.poll(&mut events, Some(wake.saturating_duration_since(now))) {
@@ -331,7 +331,8 @@ impl Rng {
         let from_os = std::fs::File::open("/dev/urandom").and_then(|mut f| io::Read::read_exact(&mut f, &mut seed));
         let mut s = u64::from_le_bytes(seed);
         if from_os.is_err() || s == 0 {
-            s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) ^ u64::from(std::process::id());
+            s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+                ^ u64::from(std::process::id());
         }
         Rng(s)
     }

@@ -136,7 +136,8 @@ impl Proxy {
             Ok(s) => s,
             Err(why) => return self.fail_link(uid, &why, now),
         };
-        if let Err(e) = self.poll.registry().register(&mut stream, Source::Upstream(uid.0).token(), Interest::READABLE | Interest::WRITABLE) {
+        if let Err(e) = self.poll.registry().register(&mut stream, Source::Upstream(uid.0).token(), Interest::READABLE | Interest::WRITABLE)
+        {
             return self.fail_link(uid, &format!("cannot register socket: {e}"), now);
         }
         let _ = stream.set_nodelay(true);
@@ -201,8 +202,7 @@ impl Proxy {
 
     fn upstream_readable(&mut self, uid: UpstreamId, now: Instant) {
         let mut reader = std::mem::replace(&mut self.reader, LineReader::new(0));
-        loop {
-            let Some(conn) = self.links.get_mut(uid.0).and_then(Option::as_mut).and_then(|l| l.conn.as_mut()) else { break };
+        while let Some(conn) = self.links.get_mut(uid.0).and_then(Option::as_mut).and_then(|l| l.conn.as_mut()) {
             let fill = reader.fill(conn);
             let mut failed = None;
             while let Some(line) = reader.next_line(MAX_POOL_LINE) {
@@ -266,7 +266,9 @@ impl Proxy {
         };
         let Some(link) = self.links[uid.0].as_mut() else { return };
         match msg {
-            PoolMessage::Reply { id, result } if link.phase == Phase::LoggingIn && id == link.login_id => self.login_result(uid, result, now),
+            PoolMessage::Reply { id, result } if link.phase == Phase::LoggingIn && id == link.login_id => {
+                self.login_result(uid, result, now)
+            }
             PoolMessage::Reply { id, result } => {
                 let Some(p) = self.splitter.mapper_mut(uid).and_then(|m| m.take_pending(id)) else {
                     log::debug!("upstream #{}: reply to unknown request {id}", uid.0);
@@ -399,7 +401,9 @@ impl Proxy {
                 Phase::Connecting | Phase::LoggingIn if now.saturating_duration_since(since) >= CONNECT_TIMEOUT => {
                     self.fail_link(uid, "connect/login timeout", now);
                 }
-                Phase::Active if self.pool_at(pool).is_some_and(|p| p.keepalive) && now.saturating_duration_since(last_send) >= KEEPALIVE_EVERY => {
+                Phase::Active
+                    if self.pool_at(pool).is_some_and(|p| p.keepalive) && now.saturating_duration_since(last_send) >= KEEPALIVE_EVERY =>
+                {
                     let Some(link) = self.links[i].as_mut() else { continue };
                     let id = link.take_id();
                     link.last_send = now;

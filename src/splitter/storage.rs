@@ -50,15 +50,15 @@ impl Storage {
     /// upstream is kept precisely to hand it to the next miner.
     pub fn remove(&mut self, slot: u8, miner: MinerId) {
         let single = self.slots.len() == 1;
-        if let Some(s) = self.slots.get_mut(usize::from(slot)) {
-            if *s == Slot::Active(miner) {
-                self.active -= 1;
-                if single {
-                    *s = Slot::Free;
-                } else {
-                    *s = Slot::Dead;
-                    self.dead += 1;
-                }
+        if let Some(s) = self.slots.get_mut(usize::from(slot))
+            && *s == Slot::Active(miner)
+        {
+            self.active -= 1;
+            if single {
+                *s = Slot::Free;
+            } else {
+                *s = Slot::Dead;
+                self.dead += 1;
             }
         }
     }

@@ -34,11 +34,11 @@ pub fn difficulty_from_target(target: &str) -> Option<u64> {
     match target.len() {
         8 => {
             let t = u32::from_le_bytes(hex_bytes::<4>(target)?);
-            Some(if t == 0 { 0 } else { u64::from(u32::MAX) / u64::from(t) })
+            Some(u64::from(u32::MAX).checked_div(u64::from(t)).unwrap_or(0))
         }
         16 => {
             let t = u64::from_le_bytes(hex_bytes::<8>(target)?);
-            Some(if t == 0 { 0 } else { u64::MAX / t })
+            Some(u64::MAX.checked_div(t).unwrap_or(0))
         }
         _ => None,
     }
@@ -65,7 +65,7 @@ pub fn share_difficulty(result: &str) -> Option<u64> {
     let mut tail = [0u8; 8];
     tail.copy_from_slice(&hash[24..]);
     let v = u64::from_le_bytes(tail);
-    Some(if v == 0 { u64::MAX } else { u64::MAX / v })
+    Some(u64::MAX.checked_div(v).unwrap_or(u64::MAX))
 }
 
 /// Lowercase hex of `bytes`.

@@ -53,12 +53,7 @@ impl StratumError {
     pub fn is_invalid_share(&self) -> bool {
         matches!(
             self,
-            Self::InvalidJobId
-                | Self::InvalidNonce
-                | Self::IncompatibleNonce
-                | Self::InvalidResult
-                | Self::LowDifficulty
-                | Self::Duplicate
+            Self::InvalidJobId | Self::InvalidNonce | Self::IncompatibleNonce | Self::InvalidResult | Self::LowDifficulty | Self::Duplicate
         )
     }
 }

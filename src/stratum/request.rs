@@ -98,12 +98,7 @@ fn submit(params: &Value) -> Submit {
     // A field of the wrong JSON type reads as empty, which fails its own check below with
     // the matching error ("Missing job id", "Invalid nonce", ...).
     let field = |k: &str| string_at(params, k).map(label).unwrap_or_default();
-    Submit {
-        session: field("id"),
-        job_id: field("job_id"),
-        nonce: field("nonce"),
-        result: field("result"),
-    }
+    Submit { session: field("id"), job_id: field("job_id"), nonce: field("nonce"), result: field("result") }
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! Encoding the lines we send, straight into byte buffers: replies to miners, job
 //! notifications (encoded once per job, then patched per miner) and requests to pools.
 
+use super::StratumError;
 use super::difficulty::hex_pair;
 use super::job::{FIXED_BYTE_HEX, Job};
-use super::StratumError;
 use std::io::Write;
 
 /// Appends `s` as a JSON string literal.

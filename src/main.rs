@@ -1,0 +1,99 @@
+//! The `stratum-proxy` binary: command line and config file in, one event loop out.
+
+use std::io::Write;
+use std::process::ExitCode;
+use stratum_proxy::config::cli::{self, CliAction};
+use stratum_proxy::config::{BindKind, Config};
+use stratum_proxy::proxy::Proxy;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cfg, path) = match cli::parse(&args) {
+        Ok(CliAction::Run { config, config_path }) => (config, config_path),
+        Ok(CliAction::Help(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(CliAction::Version(text)) => {
+            println!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("stratum-proxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = check(&cfg) {
+        eprintln!("stratum-proxy: {e}");
+        return ExitCode::from(2);
+    }
+    init_logging(&cfg);
+    match &path {
+        Some(p) => log::info!("{} using config {}", stratum_proxy::AGENT, p.display()),
+        None => log::info!("{} using built-in defaults and the command line", stratum_proxy::AGENT),
+    }
+    let mut proxy = match Proxy::bind(cfg) {
+        Ok(p) => p,
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = proxy.handle_signals() {
+        log::error!("cannot install signal handlers: {e}");
+        return ExitCode::FAILURE;
+    }
+    match proxy.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("event loop failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Checks that need the whole config (after the command line is applied).
+fn check(cfg: &Config) -> Result<(), String> {
+    if cfg.binds.is_empty() {
+        return Err("bind: no address to listen on".into());
+    }
+    let stratum = cfg.binds.iter().any(|b| b.kind == BindKind::Stratum);
+    if stratum && !cfg.pools.iter().any(|p| p.enabled) {
+        return Err("pools: at least one enabled pool is required (config \"pools\" or -o URL)".into());
+    }
+    Ok(())
+}
+
+/// `RUST_LOG` decides the level (default info, debug with -v); with `log-file` set every
+/// line also goes to that file.
+fn init_logging(cfg: &Config) {
+    let default = if cfg.verbose { "debug" } else { "info" };
+    let mut builder = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default));
+    if let Some(path) = cfg.log_file.as_deref() {
+        match std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            Ok(file) => {
+                builder.target(env_logger::Target::Pipe(Box::new(Tee { file })));
+            }
+            Err(e) => eprintln!("stratum-proxy: log-file {path}: {e}; logging to stderr only"),
+        }
+    }
+    builder.init();
+}
+
+/// Log output to stderr and a file; a failing file never stops the proxy.
+struct Tee {
+    file: std::fs::File,
+}
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        let _ = self.file.write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = self.file.flush();
+        std::io::stderr().flush()
+    }
+}

@@ -1,0 +1,421 @@
+//! Loopback test fixtures: a scriptable mock pool, a line-oriented test miner, and a proxy
+//! running on its own thread. Everything binds 127.0.0.1:0.
+
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use stratum_proxy::config::{Bind, BindKind, Config, Mode, PoolConfig};
+use stratum_proxy::proxy::{Proxy, StopHandle};
+
+/// How long any single wait in a test may take before it fails.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// Polls `cond` until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A 76-byte blob whose bytes say which pool connection and job they came from.
+pub fn blob(conn: usize, job: u64) -> String {
+    let mut b = [0u8; 76];
+    b[0] = 7;
+    b[1] = conn as u8;
+    b[2] = job as u8;
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A result hash that reaches exactly `diff`.
+pub fn result_for(diff: u64) -> String {
+    let v = u64::MAX / diff;
+    let tail: String = v.to_le_bytes().iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}{tail}", "0".repeat(48))
+}
+
+/// An 8-hex target for `diff`.
+pub fn target_for(diff: u64) -> String {
+    let t = (u64::from(u32::MAX) / diff) as u32;
+    t.to_le_bytes().iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// What the mock pool saw.
+#[derive(Default)]
+pub struct PoolState {
+    pub logins: Vec<Value>,
+    pub submits: Vec<Value>,
+    pub keepalives: usize,
+    conns: Vec<TcpStream>,
+    job_seq: u64,
+    /// Difficulty of the jobs sent.
+    pub diff: u64,
+    /// Answer submits with this error instead of OK.
+    pub reject_with: Option<String>,
+    /// Do not answer submits at all.
+    pub hold_replies: bool,
+    /// Send no job in the login reply.
+    pub no_login_job: bool,
+}
+
+/// A pool on loopback that logs in everyone, hands out jobs and answers submits.
+pub struct MockPool {
+    pub addr: SocketAddr,
+    pub state: Arc<Mutex<PoolState>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl MockPool {
+    pub fn start(diff: u64) -> MockPool {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), diff)
+    }
+
+    /// Starts on a given address (to bring a "dead" pool back on its old port).
+    pub fn start_on(addr: SocketAddr, diff: u64) -> MockPool {
+        let listener = TcpListener::bind(addr).expect("bind mock pool");
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(PoolState { diff, ..PoolState::default() }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, sp) = (state.clone(), stop.clone());
+        let thread = std::thread::spawn(move || accept_loop(listener, st, sp));
+        MockPool { addr, state, stop, thread: Some(thread) }
+    }
+
+    pub fn url(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn logins(&self) -> usize {
+        self.state.lock().unwrap().logins.len()
+    }
+
+    pub fn submits(&self) -> Vec<Value> {
+        self.state.lock().unwrap().submits.clone()
+    }
+
+    pub fn connections(&self) -> usize {
+        self.state.lock().unwrap().conns.len()
+    }
+
+    /// Pushes a new job to every connection; returns its id.
+    pub fn push_job(&self) -> String {
+        let mut st = self.state.lock().unwrap();
+        st.job_seq += 1;
+        let seq = st.job_seq;
+        let target = target_for(st.diff);
+        let job_id = format!("job-{seq}");
+        let mut conns = std::mem::take(&mut st.conns);
+        for (i, c) in conns.iter_mut().enumerate() {
+            let msg = json!({"jsonrpc": "2.0", "method": "job", "params": {
+                "blob": blob(i, seq), "job_id": job_id, "target": target, "algo": "rx/0", "height": 100 + seq, "id": format!("sess-{i}")}});
+            let _ = c.write_all(format!("{msg}\n").as_bytes());
+        }
+        st.conns = conns;
+        job_id
+    }
+
+    /// Stops listening and drops every connection.
+    pub fn kill(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        for c in self.state.lock().unwrap().conns.drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for MockPool {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn accept_loop(listener: TcpListener, state: Arc<Mutex<PoolState>>, stop: Arc<AtomicBool>) {
+    let mut readers = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                let idx = {
+                    let mut st = state.lock().unwrap();
+                    st.conns.push(s.try_clone().unwrap());
+                    st.conns.len() - 1
+                };
+                let (st, sp) = (state.clone(), stop.clone());
+                readers.push(std::thread::spawn(move || serve(s, idx, st, sp)));
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(2)),
+            Err(_) => break,
+        }
+    }
+    drop(listener);
+}
+
+fn serve(stream: TcpStream, idx: usize, state: Arc<Mutex<PoolState>>, stop: Arc<AtomicBool>) {
+    stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let mut out = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    while !stop.load(Ordering::SeqCst) {
+        match reader.read_line(&mut line) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(_) => return,
+        }
+        let Ok(req) = serde_json::from_str::<Value>(line.trim()) else { return };
+        line.clear();
+        let id = req["id"].clone();
+        let mut st = state.lock().unwrap();
+        let reply = match req["method"].as_str() {
+            Some("login") => {
+                st.logins.push(req["params"].clone());
+                st.job_seq = st.job_seq.max(1);
+                let job = json!({"blob": blob(idx, st.job_seq), "job_id": format!("job-{}", st.job_seq),
+                    "target": target_for(st.diff), "algo": "rx/0", "height": 100});
+                let job = if st.no_login_job { Value::Null } else { job };
+                Some(json!({"id": id, "jsonrpc": "2.0", "error": null,
+                    "result": {"id": format!("sess-{idx}"), "job": job, "extensions": ["algo", "keepalive"], "status": "OK"}}))
+            }
+            Some("submit") => {
+                st.submits.push(req["params"].clone());
+                match (&st.reject_with, st.hold_replies) {
+                    (_, true) => None,
+                    (Some(msg), _) => Some(json!({"id": id, "jsonrpc": "2.0", "error": {"code": -1, "message": msg}, "result": null})),
+                    (None, _) => Some(json!({"id": id, "jsonrpc": "2.0", "error": null, "result": {"status": "OK"}})),
+                }
+            }
+            Some("keepalived") => {
+                st.keepalives += 1;
+                Some(json!({"id": id, "jsonrpc": "2.0", "error": null, "result": {"status": "KEEPALIVED"}}))
+            }
+            _ => None,
+        };
+        drop(st);
+        if let Some(r) = reply
+            && out.write_all(format!("{r}\n").as_bytes()).is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// A miner speaking line-delimited JSON with blocking reads bounded by `WAIT`.
+pub struct TestMiner {
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+    next_id: u64,
+    pub session: String,
+    pub job: Value,
+}
+
+impl TestMiner {
+    pub fn connect(addr: SocketAddr) -> TestMiner {
+        let stream = TcpStream::connect(addr).expect("connect to proxy");
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        TestMiner { stream, reader, next_id: 1, session: String::new(), job: Value::Null }
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    pub fn send(&mut self, method: &str, params: Value) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let msg = json!({"id": id, "jsonrpc": "2.0", "method": method, "params": params});
+        self.send_raw(format!("{msg}\n").as_bytes()).expect("send");
+        id
+    }
+
+    /// The next line as JSON; panics on timeout or close.
+    pub fn recv(&mut self) -> Value {
+        self.try_recv().expect("expected a line from the proxy")
+    }
+
+    /// The next line, or `None` on close or timeout.
+    pub fn try_recv(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(serde_json::from_str(line.trim()).expect("proxy sent JSON")),
+        }
+    }
+
+    /// Waits for the next line for at most `d`.
+    pub fn recv_within(&mut self, d: Duration) -> Option<Value> {
+        self.stream.set_read_timeout(Some(d)).unwrap();
+        let v = self.try_recv();
+        self.stream.set_read_timeout(Some(WAIT)).unwrap();
+        v
+    }
+
+    /// True once the proxy closes the connection (within `d`).
+    pub fn closed_within(&mut self, d: Duration) -> bool {
+        self.stream.set_read_timeout(Some(d)).unwrap();
+        let mut line = String::new();
+        let end = Instant::now() + d;
+        loop {
+            line.clear();
+            match self.reader.read_line(&mut line) {
+                Ok(0) => return true,
+                Ok(_) if Instant::now() < end => continue,
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return true,
+                _ => return false,
+            }
+        }
+    }
+
+    /// Sends a login and returns the reply.
+    pub fn login_as(&mut self, user: &str) -> Value {
+        let id = self.send("login", json!({"login": user, "pass": "x", "agent": "test-miner/1.0", "rigid": "rig", "algo": ["rx/0"]}));
+        let reply = self.recv();
+        assert_eq!(reply["id"], id);
+        if let Some(r) = reply.get("result").filter(|r| !r.is_null()) {
+            self.session = r["id"].as_str().unwrap_or_default().to_string();
+            self.job = r["job"].clone();
+        }
+        reply
+    }
+
+    /// Logs in and expects success.
+    pub fn login(&mut self) -> &Value {
+        let reply = self.login_as("WALLET");
+        assert!(reply["error"].is_null(), "login failed: {reply}");
+        &self.job
+    }
+
+    /// The fixed byte of the current job (blob byte 42).
+    pub fn fixed_byte(&self) -> String {
+        self.job["blob"].as_str().unwrap()[84..86].to_string()
+    }
+
+    /// Submits a share for the current job with the fixed byte kept.
+    pub fn submit(&mut self, counter: u16, diff: u64) -> Value {
+        let nonce = format!("{:04x}00{}", counter, self.fixed_byte());
+        let job_id = self.job["job_id"].as_str().unwrap().to_string();
+        self.submit_raw(&job_id, &nonce, &result_for(diff))
+    }
+
+    pub fn submit_raw(&mut self, job_id: &str, nonce: &str, result: &str) -> Value {
+        let session = self.session.clone();
+        let id = self.send("submit", json!({"id": session, "job_id": job_id, "nonce": nonce, "result": result}));
+        loop {
+            let v = self.recv();
+            if v["id"] == id {
+                return v;
+            }
+            // A job push while waiting for the answer.
+            if v["method"] == "job" {
+                self.job = v["params"].clone();
+            }
+        }
+    }
+
+    /// Waits for a job notification and makes it current.
+    pub fn next_job(&mut self) -> Value {
+        loop {
+            let v = self.recv();
+            if v["method"] == "job" {
+                self.job = v["params"].clone();
+                return self.job.clone();
+            }
+        }
+    }
+}
+
+/// The error message of a reply, or "" for success.
+pub fn error_of(reply: &Value) -> String {
+    reply["error"]["message"].as_str().unwrap_or_default().to_string()
+}
+
+/// A config for tests: one loopback bind on port 0, the given pools in order.
+pub fn config(mode: Mode, pools: &[String]) -> Config {
+    Config {
+        mode,
+        binds: vec![Bind { addr: "127.0.0.1:0".parse().unwrap(), tls: false, proxy_protocol: false, kind: BindKind::Stratum }],
+        pools: pools.iter().map(|url| pool(url)).collect(),
+        retries: 1,
+        retry_pause_secs: 1,
+        ..Config::default()
+    }
+}
+
+pub fn pool(url: &str) -> PoolConfig {
+    PoolConfig {
+        url: url.to_string(),
+        user: "POOLWALLET".into(),
+        pass: "poolpass".into(),
+        rig_id: None,
+        algo: None,
+        tls: false,
+        tls_fingerprint: None,
+        tls_insecure: false,
+        keepalive: false,
+        enabled: true,
+    }
+}
+
+/// A proxy running on its own thread; stopped and joined on drop.
+pub struct RunningProxy {
+    pub addr: SocketAddr,
+    stop: StopHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RunningProxy {
+    pub fn start(cfg: Config) -> RunningProxy {
+        let _ = env_logger::builder().is_test(true).try_init();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let mut proxy = Proxy::bind(cfg).expect("proxy binds");
+            tx.send((proxy.local_addrs()[0], proxy.stop_handle())).unwrap();
+            proxy.run().expect("proxy runs");
+        });
+        let (addr, stop) = rx.recv_timeout(WAIT).expect("proxy started");
+        RunningProxy { addr, stop, thread: Some(thread) }
+    }
+
+    pub fn miner(&self) -> TestMiner {
+        TestMiner::connect(self.addr)
+    }
+
+    /// Stops and waits for the loop to end; returns how long that took.
+    pub fn stop(&mut self) -> Duration {
+        let t = Instant::now();
+        self.stop.stop();
+        if let Some(th) = self.thread.take() {
+            th.join().expect("proxy thread");
+        }
+        t.elapsed()
+    }
+}
+
+impl Drop for RunningProxy {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A loopback port with nothing listening on it.
+pub fn dead_port() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
