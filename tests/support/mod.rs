@@ -68,6 +68,14 @@ pub struct PoolState {
     pub hold_replies: bool,
     /// Send no job in the login reply.
     pub no_login_job: bool,
+    closed: usize,
+}
+
+impl PoolState {
+    /// Connections the proxy has closed (or that were killed).
+    pub fn closed_connections(&self) -> usize {
+        self.closed
+    }
 }
 
 /// A pool on loopback that logs in everyone, hands out jobs and answers submits.
@@ -168,6 +176,11 @@ fn accept_loop(listener: TcpListener, state: Arc<Mutex<PoolState>>, stop: Arc<At
 }
 
 fn serve(stream: TcpStream, idx: usize, state: Arc<Mutex<PoolState>>, stop: Arc<AtomicBool>) {
+    serve_lines(stream, idx, &state, &stop);
+    state.lock().unwrap().closed += 1;
+}
+
+fn serve_lines(stream: TcpStream, idx: usize, state: &Mutex<PoolState>, stop: &AtomicBool) {
     stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     let mut out = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
@@ -300,6 +313,11 @@ impl TestMiner {
         let reply = self.login_as("WALLET");
         assert!(reply["error"].is_null(), "login failed: {reply}");
         &self.job
+    }
+
+    /// The current job's id.
+    pub fn job_id(&self) -> String {
+        self.job["job_id"].as_str().unwrap_or_default().to_string()
     }
 
     /// The fixed byte of the current job (blob byte 42).

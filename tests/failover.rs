@@ -1,0 +1,93 @@
+//! Pool failover: the proxy walks the pool list, and miners never notice except as a new job.
+
+mod support;
+
+use std::time::{Duration, Instant};
+use stratum_proxy::config::Mode;
+use support::*;
+
+#[test]
+fn a_dead_primary_fails_over_to_the_fallback_within_three_seconds() {
+    let primary = dead_port();
+    let fallback = MockPool::start(1000);
+    let proxy = RunningProxy::start(config(Mode::NiceHash, &[primary.to_string(), fallback.url()]));
+    let mut m = proxy.miner();
+    let t = Instant::now();
+    m.login();
+    assert!(t.elapsed() < Duration::from_secs(3), "login answered after {:?}", t.elapsed());
+    assert_eq!(fallback.logins(), 1);
+}
+
+#[test]
+fn miners_wait_while_every_pool_is_down_and_get_the_first_job() {
+    let addr = dead_port();
+    let proxy = RunningProxy::start(config(Mode::NiceHash, &[addr.to_string()]));
+    let mut m = proxy.miner();
+    m.send("login", serde_json::json!({"login": "WALLET", "pass": "x", "agent": "t", "algo": ["rx/0"]}));
+    assert!(m.recv_within(Duration::from_millis(1500)).is_none(), "no answer while no pool is up");
+    let pool = MockPool::start_on(addr, 1000);
+    let reply = m.recv();
+    assert!(reply["error"].is_null(), "{reply}");
+    assert_eq!(reply["result"]["job"]["target"], target_for(1000));
+    assert_eq!(pool.logins(), 1);
+}
+
+#[test]
+fn losing_the_pool_keeps_miners_connected_and_the_next_pool_feeds_them() {
+    let mut primary = MockPool::start(1000);
+    let fallback = MockPool::start(2000);
+    let proxy = RunningProxy::start(config(Mode::NiceHash, &[primary.url(), fallback.url()]));
+    let mut miners: Vec<TestMiner> = (0..3).map(|_| proxy.miner()).collect();
+    for m in &mut miners {
+        m.login();
+    }
+    primary.kill();
+    let t = Instant::now();
+    for m in &mut miners {
+        let job = m.next_job();
+        assert_eq!(job["target"], target_for(2000), "job from the fallback");
+    }
+    assert!(t.elapsed() < Duration::from_secs(3), "failover took {:?}", t.elapsed());
+    assert_eq!(fallback.logins(), 1);
+    // Shares go to the fallback now.
+    assert!(miners[0].submit(1, 5000)["error"].is_null());
+    assert_eq!(fallback.submits().len(), 1);
+}
+
+#[test]
+fn after_a_fallback_the_next_reconnect_tries_the_primary_first() {
+    let primary_addr = dead_port();
+    let mut fallback = MockPool::start(2000);
+    let proxy = RunningProxy::start(config(Mode::NiceHash, &[primary_addr.to_string(), fallback.url()]));
+    let mut m = proxy.miner();
+    m.login();
+    assert_eq!(m.job["target"], target_for(2000));
+    let primary = MockPool::start_on(primary_addr, 1000);
+    fallback.kill();
+    let job = m.next_job();
+    assert_eq!(job["target"], target_for(1000), "back on the primary");
+    assert_eq!(primary.logins(), 1);
+}
+
+#[test]
+fn a_submit_in_flight_when_the_pool_drops_is_answered() {
+    let mut primary = MockPool::start(1000);
+    primary.state.lock().unwrap().hold_replies = true;
+    let fallback = MockPool::start(1000);
+    let proxy = RunningProxy::start(config(Mode::NiceHash, &[primary.url(), fallback.url()]));
+    let mut m = proxy.miner();
+    m.login();
+    let nonce = format!("000100{}", m.fixed_byte());
+    let job_id = m.job["job_id"].as_str().unwrap().to_string();
+    let session = m.session.clone();
+    let id = m.send("submit", serde_json::json!({"id": session, "job_id": job_id, "nonce": nonce, "result": result_for(5000)}));
+    assert!(wait_until(WAIT, || primary.submits().len() == 1));
+    primary.kill();
+    loop {
+        let v = m.recv();
+        if v["id"] == id {
+            assert_eq!(error_of(&v), "Pool connection lost, share not sent");
+            break;
+        }
+    }
+}
