@@ -118,6 +118,7 @@ impl Proxy {
         extensions.extend(["connect", "keepalive"]);
         let splitter = Splitter::new(cfg.mode, cfg.max_upstreams, Duration::from_secs(cfg.reuse_timeout_secs), cfg.algo_ext);
         let now = Instant::now();
+        let cfg_print = cfg.print_time_secs;
         Ok(Proxy {
             cfg,
             poll,
@@ -138,7 +139,7 @@ impl Proxy {
             stopping: None,
             accept_paused_until: None,
             next_tick: now + TICK,
-            next_print: now + PRINT_EVERY,
+            next_print: now + print_every(cfg_print),
             started: now,
         })
     }
@@ -297,7 +298,7 @@ impl Proxy {
     }
 
     fn print_every(&self) -> Duration {
-        if self.cfg.print_time_secs == 0 { PRINT_EVERY } else { Duration::from_secs(self.cfg.print_time_secs) }
+        print_every(self.cfg.print_time_secs)
     }
 
     fn print_summary(&self) {
@@ -321,6 +322,10 @@ impl Proxy {
 
 /// Default interval of the console summary line.
 const PRINT_EVERY: Duration = Duration::from_secs(60);
+
+fn print_every(secs: u64) -> Duration {
+    if secs == 0 { PRINT_EVERY } else { Duration::from_secs(secs) }
+}
 
 /// Session ids: splitmix64 seeded from the OS. Ids only need to be hard to guess.
 struct Rng(u64);

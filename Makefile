@@ -1,0 +1,32 @@
+# stratum-proxy: the commands a newcomer needs. See README.md.
+CARGO ?= cargo
+
+.PHONY: build run demo test lint bench clean
+
+build:
+	$(CARGO) build --release --bins
+
+## Runs the proxy with ./config.json.
+run: build
+	./target/release/stratum-proxy -c config.json
+
+## Test pool, proxy and simulated miners on loopback, with a live summary. Ctrl-C stops.
+demo: build
+	bash scripts/demo.sh
+
+## Unit and integration tests (real sockets on loopback), then format and lint checks.
+test:
+	$(CARGO) test --all-targets
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+## Load benchmark (issue #6: not written yet; exits non-zero).
+bench: build
+	bash scripts/bench.sh
+
+clean:
+	$(CARGO) clean
