@@ -27,6 +27,7 @@
 //! to the miner through the mapper's pending table.
 
 pub mod config;
+pub mod logs;
 pub mod net;
 pub mod pool;
 pub mod proxy;

@@ -4,6 +4,7 @@
 use super::{IDLE_TIMEOUT, LOGIN_TIMEOUT, MAX_MINER_LINE, MAX_MINER_OUT, Proxy, custom_diff};
 use crate::net::{Conn, Fill};
 use crate::splitter::{Mapper, Pending};
+use crate::stats::workers::LoginFields;
 use crate::stratum::algo::AlgoSet;
 use crate::stratum::request::{self, Login, Method, RequestId, Submit};
 use crate::stratum::{StratumError, write};
@@ -68,6 +69,8 @@ pub struct Miner {
     pub diff: u64,
     pub algos: AlgoSet,
     pub identity: Option<Box<Identity>>,
+    /// Worker record key (see `stats::Workers`).
+    pub worker: Option<usize>,
     pub connected_at: Instant,
     pub last_seen: Instant,
 }
@@ -86,9 +89,15 @@ impl Miner {
             diff: 0,
             algos: AlgoSet::default(),
             identity: None,
+            worker: None,
             connected_at: now,
             last_seen: now,
         }
+    }
+
+    /// The login name (wallet without a `+diff` suffix), or "-" before login.
+    pub fn user(&self) -> &str {
+        self.identity.as_ref().map(|i| &*i.user).unwrap_or("-")
     }
 
     /// The session id as the miner sees it.
@@ -236,7 +245,12 @@ impl Proxy {
             Err(e) => return self.refuse_login(id, &req_id, e),
         };
         let session = self.rng.next();
+        let clock = self.clock(now);
+        let peer_ip = self.miners[id.0].peer.ip();
+        let fields = LoginFields { user, pass: &login.pass, agent: &login.agent, rig_id: login.rigid.as_deref(), ip: peer_ip, custom_diff };
+        let worker = self.workers.name_for(&fields).and_then(|name| self.workers.attach(&name, user, peer_ip, clock));
         let miner = &mut self.miners[id.0];
+        miner.worker = worker;
         miner.session = session;
         miner.custom_diff = custom_diff;
         miner.algos = algos;
@@ -248,6 +262,7 @@ impl Proxy {
         }));
         miner.state = MinerState::WaitReady { login_id: req_id };
         log::debug!("miner {} logged in as {user} on upstream #{} slot {}", miner.peer, assigned.upstream.0, assigned.slot);
+        self.log_connect(id);
         if assigned.created {
             self.open_link(assigned.upstream, now);
         }
@@ -275,51 +290,44 @@ impl Proxy {
         if s.job_id.is_empty() {
             return self.reply_error(id, req_id, &StratumError::MissingJobId);
         }
-        let custom_diff = miner.custom_diff;
-        let seq = miner.seq;
+        let (custom_diff, seq, worker, diff) = (miner.custom_diff, miner.seq, miner.worker, miner.diff);
         let Some(mapper) = self.splitter.mapper_mut(route.upstream) else {
             return self.reply_error(id, req_id, &StratumError::PoolUnavailable);
         };
         let share = match mapper.check_share(route.slot, custom_diff, &s.job_id, &s.nonce, &s.result) {
             Ok(share) => share,
             Err(e) => {
-                if e.is_invalid_share() {
-                    self.stats.on_invalid();
-                } else {
-                    self.stats.on_reject();
-                }
-                log::debug!("miner {} share refused: {e}", self.miners[id.0].peer);
+                self.share_refused(Some(id), worker, diff, &e);
                 return self.reply_error(id, req_id, &e);
             }
         };
         if !share.forward {
             // Meets the miner's custom difficulty but not the pool's: counted, not sent.
-            self.stats.on_accept(share.diff, share.expired);
+            self.share_accepted(Some(id), worker, &share, None);
             return self.reply_status(id, req_id, "OK");
         }
-        let pending = Pending { miner: id, miner_seq: seq, request_id: req_id.clone(), share, sent: now };
+        let share_diff = share.diff;
+        let pending = Pending { miner: id, miner_seq: seq, worker, request_id: req_id.clone(), share, sent: now };
         if let Err(e) = self.forward_share(route.upstream, &s, pending, now) {
-            self.stats.on_reject();
+            self.share_refused(Some(id), worker, share_diff, &e);
             self.reply_error(id, req_id, &e);
         }
     }
 
     /// Answers a miner's submit once the pool has (or once it cannot).
-    pub(super) fn answer_share(&mut self, p: Pending, result: Result<(), StratumError>) {
+    pub(super) fn answer_share(&mut self, p: Pending, result: Result<(), StratumError>, now: Instant) {
         let alive = self.miners.get(p.miner.0).is_some_and(|m| m.seq == p.miner_seq);
+        let miner = alive.then_some(p.miner);
         match &result {
-            Ok(()) => self.stats.on_accept(p.share.diff, p.share.expired),
-            Err(_) => self.stats.on_reject(),
+            Ok(()) => self.share_accepted(miner, p.worker, &p.share, Some(now.saturating_duration_since(p.sent))),
+            Err(e) => self.share_refused(miner, p.worker, p.share.diff, e),
         }
         if !alive {
             return;
         }
         match result {
             Ok(()) => self.reply_status(p.miner, &p.request_id, "OK"),
-            Err(e) => {
-                log::info!("miner {} share rejected: {e}", self.miners[p.miner.0].peer);
-                self.reply_error(p.miner, &p.request_id, &e);
-            }
+            Err(e) => self.reply_error(p.miner, &p.request_id, &e),
         }
     }
 
@@ -364,6 +372,13 @@ impl Proxy {
             let _ = miner.conn.flush();
             let _ = self.poll.registry().deregister(miner.conn.stream());
             self.stats.on_close();
+            if let Some(w) = miner.worker {
+                let clock = self.clock(now);
+                self.workers.detach(w, clock);
+            }
+            if miner.identity.is_some() && self.access_log.is_enabled() {
+                self.log_close(miner.peer, miner.user(), miner.conn.rx, miner.conn.tx);
+            }
             if let Some(route) = miner.route
                 && let Some(up) = self.splitter.logout(route.upstream, route.slot, id, now)
             {

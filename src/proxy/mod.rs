@@ -6,6 +6,7 @@
 //! handle the batch of events, then reap the miners closed during the batch (slab keys are
 //! never reused within a batch).
 
+mod accounting;
 mod custom_diff;
 mod miner;
 mod upstream;
@@ -13,9 +14,10 @@ mod upstream;
 pub use miner::{Miner, MinerState};
 
 use crate::config::{BindKind, Config, Mode};
+use crate::logs::AppendLog;
 use crate::net::{LineReader, Source};
 use crate::splitter::Splitter;
-use crate::stats::Stats;
+use crate::stats::{Stats, Workers};
 use crate::{MinerId, UpstreamId};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Waker};
@@ -74,6 +76,9 @@ pub struct Proxy {
     links: Vec<Option<Link>>,
     splitter: Splitter,
     stats: Stats,
+    workers: Workers,
+    access_log: AppendLog,
+    share_log: AppendLog,
     reader: LineReader,
     /// Encoding buffer for replies and requests.
     scratch: Vec<u8>,
@@ -119,6 +124,9 @@ impl Proxy {
         let splitter = Splitter::new(cfg.mode, cfg.max_upstreams, Duration::from_secs(cfg.reuse_timeout_secs), cfg.algo_ext);
         let now = Instant::now();
         let cfg_print = cfg.print_time_secs;
+        let workers = Workers::new(cfg.workers, cfg.custom_diff_stats);
+        let access_log = AppendLog::open(cfg.access_log_file.as_deref());
+        let share_log = AppendLog::open(cfg.share_log_file.as_deref());
         Ok(Proxy {
             cfg,
             poll,
@@ -126,7 +134,10 @@ impl Proxy {
             miners: Slab::new(),
             links: Vec::new(),
             splitter,
-            stats: Stats::default(),
+            stats: Stats::new(0),
+            workers,
+            access_log,
+            share_log,
             reader: LineReader::new(2 * MAX_POOL_LINE),
             scratch: Vec::with_capacity(4096),
             extensions,
@@ -284,6 +295,9 @@ impl Proxy {
                 self.accept(i, now);
             }
         }
+        let clock = self.clock(now);
+        self.stats.tick(clock);
+        self.workers.tick(clock);
         self.miner_timeouts(now);
         self.upstream_tick(now);
         for id in self.splitter.collect_idle(now) {
@@ -301,11 +315,14 @@ impl Proxy {
         print_every(self.cfg.print_time_secs)
     }
 
+    /// The console line: miners, upstreams, shares and hashrate (60 s / 10 min / 1 h).
     fn print_summary(&self) {
         let c = self.splitter.counts();
         let s = &self.stats;
+        let clock = self.clock(Instant::now());
+        let hr = |i| Hashrate(s.windows.rate(i, clock));
         log::info!(
-            "miners {}/{} upstreams {}/{}/{} (active/sleep/error) accepted {} rejected {} invalid {} expired {} uptime {}s",
+            "miners {}/{} upstreams {}/{}/{} (active/sleep/error) accepted {} rejected {} invalid {} expired {} hashrate {} {} {}",
             s.miners,
             s.max_miners,
             c.active,
@@ -315,8 +332,25 @@ impl Proxy {
             s.rejected,
             s.invalid,
             s.expired,
-            self.started.elapsed().as_secs()
+            hr(0),
+            hr(1),
+            hr(2),
         );
+    }
+}
+
+/// A hashrate with a unit that fits, for the console.
+struct Hashrate(f64);
+
+impl std::fmt::Display for Hashrate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (v, unit) = match self.0 {
+            h if h >= 1e9 => (h / 1e9, "GH/s"),
+            h if h >= 1e6 => (h / 1e6, "MH/s"),
+            h if h >= 1e3 => (h / 1e3, "kH/s"),
+            h => (h, "H/s"),
+        };
+        write!(f, "{v:.2} {unit}")
     }
 }
 

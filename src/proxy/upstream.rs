@@ -274,7 +274,7 @@ impl Proxy {
                     log::debug!("upstream #{}: reply to unknown request {id}", uid.0);
                     return;
                 };
-                self.answer_share(p, result.map(|_| ()).map_err(StratumError::Pool));
+                self.answer_share(p, result.map(|_| ()).map_err(StratumError::Pool), now);
             }
             PoolMessage::Job(params) if link.phase == Phase::Active => self.new_job(uid, &params),
             PoolMessage::Job(_) => log::warn!("upstream #{}: job before login, ignored", uid.0),
@@ -387,7 +387,7 @@ impl Proxy {
         }
         let lost = self.splitter.mapper_mut(uid).map(|m| m.suspend()).unwrap_or_default();
         for p in lost {
-            self.answer_share(p, Err(StratumError::PoolUnavailable));
+            self.answer_share(p, Err(StratumError::PoolUnavailable), now);
         }
     }
 
@@ -416,7 +416,7 @@ impl Proxy {
             let cutoff = now.checked_sub(SUBMIT_TIMEOUT).unwrap_or(now);
             let late = self.splitter.mapper_mut(uid).map(|m| m.expire_pending(cutoff)).unwrap_or_default();
             for p in late {
-                self.answer_share(p, Err(StratumError::Pool("Pool did not answer in time".into())));
+                self.answer_share(p, Err(StratumError::Pool("Pool did not answer in time".into())), now);
             }
         }
     }

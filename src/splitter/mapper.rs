@@ -47,6 +47,8 @@ pub struct Pending {
     pub miner: MinerId,
     /// The miner's sequence number, so a reused slab key never gets a stranger's reply.
     pub miner_seq: u64,
+    /// The miner's worker record, for stats (the miner may be gone by the answer).
+    pub worker: Option<usize>,
     pub request_id: RequestId,
     pub share: Share,
     pub sent: Instant,
@@ -332,7 +334,7 @@ mod tests {
     fn suspended_mapper_refuses_and_returns_in_flight_submits() {
         let mut m = mapper();
         let share = m.check_share(0, 0, "j1", "00000000", &result_for(20000)).unwrap();
-        m.add_pending(5, Pending { miner: MinerId(1), miner_seq: 1, request_id: "2".into(), share, sent: Instant::now() });
+        m.add_pending(5, Pending { miner: MinerId(1), miner_seq: 1, worker: None, request_id: "2".into(), share, sent: Instant::now() });
         let failed = m.suspend();
         assert_eq!(failed.len(), 1);
         assert_eq!(m.check_share(0, 0, "j1", "01000000", &result_for(20000)), Err(StratumError::PoolUnavailable));
@@ -344,7 +346,7 @@ mod tests {
         let mut m = mapper();
         let t0 = Instant::now();
         let share = m.check_share(0, 0, "j1", "00000000", &result_for(20000)).unwrap();
-        m.add_pending(5, Pending { miner: MinerId(1), miner_seq: 1, request_id: "2".into(), share, sent: t0 });
+        m.add_pending(5, Pending { miner: MinerId(1), miner_seq: 1, worker: None, request_id: "2".into(), share, sent: t0 });
         assert!(m.expire_pending(t0).is_empty());
         assert_eq!(m.expire_pending(t0 + Duration::from_secs(1)).len(), 1);
         assert_eq!(m.pending_count(), 0);
