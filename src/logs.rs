@@ -43,12 +43,12 @@ impl AppendLog {
     pub fn line(&mut self, text: fmt::Arguments<'_>) {
         let Some(file) = self.file.as_mut() else { return };
         let mut buf = Vec::with_capacity(128);
-        let _ = write!(buf, "{} {text}\n", Utc::now());
-        if let Err(e) = file.write_all(&buf) {
-            if !self.broken {
-                log::error!("cannot write log file {}: {e}", self.path.as_deref().unwrap_or("?"));
-                self.broken = true;
-            }
+        let _ = writeln!(buf, "{} {text}", Utc::now());
+        if let Err(e) = file.write_all(&buf)
+            && !self.broken
+        {
+            log::error!("cannot write log file {}: {e}", self.path.as_deref().unwrap_or("?"));
+            self.broken = true;
         }
     }
 }

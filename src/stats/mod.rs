@@ -128,7 +128,7 @@ impl Stats {
 
     /// Average seconds between accepted shares since start.
     pub fn avg_time(&self, uptime: u32) -> u64 {
-        if self.accepted == 0 { 0 } else { u64::from(uptime) / self.accepted }
+        u64::from(uptime).checked_div(self.accepted).unwrap_or(0)
     }
 }
 

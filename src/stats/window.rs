@@ -64,7 +64,7 @@ impl HashWindows {
     pub fn tick(&mut self, now: u32) {
         for (ring, len) in self.rings.iter_mut().zip(WINDOWS) {
             let step = len / SAMPLES as u32;
-            if now % step != 0 {
+            if !now.is_multiple_of(step) {
                 continue;
             }
             if ring.samples.push_overwrite(self.total).is_some() {
