@@ -27,6 +27,7 @@
 //! to the miner through the mapper's pending table.
 
 pub mod config;
+pub mod http;
 pub mod logs;
 pub mod net;
 pub mod pool;

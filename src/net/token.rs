@@ -19,8 +19,10 @@ pub enum Source {
     HttpListener,
     /// An HTTP client, by slab key.
     Http(usize),
-    /// The self-pipe that signal handlers write to.
+    /// The self-pipe that SIGINT/SIGTERM handlers write to.
     Signal,
+    /// The self-pipe that the SIGHUP handler writes to (reopen logs).
+    Hangup,
     /// The waker another thread uses to stop the loop (tests, embedding).
     Waker,
 }
@@ -36,6 +38,7 @@ impl Source {
             Source::Http(k) => (5, k),
             Source::Signal => (6, 0),
             Source::Waker => (7, 0),
+            Source::Hangup => (8, 0),
         };
         debug_assert!(key <= KEY_MASK);
         Token((kind << SHIFT) | (key & KEY_MASK))
@@ -52,6 +55,7 @@ impl Source {
             5 => Source::Http(key),
             6 => Source::Signal,
             7 => Source::Waker,
+            8 => Source::Hangup,
             _ => return None,
         })
     }
@@ -73,6 +77,7 @@ mod tests {
             Source::Http(99),
             Source::Signal,
             Source::Waker,
+            Source::Hangup,
         ] {
             assert_eq!(Source::from_token(s.token()), Some(s));
         }

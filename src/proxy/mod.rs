@@ -7,7 +7,9 @@
 //! never reused within a batch).
 
 mod accounting;
+mod api;
 mod custom_diff;
+mod http;
 mod miner;
 mod upstream;
 
@@ -77,6 +79,8 @@ pub struct Proxy {
     splitter: Splitter,
     stats: Stats,
     workers: Workers,
+    http: Option<(TcpListener, SocketAddr)>,
+    http_clients: Slab<http::HttpClient>,
     access_log: AppendLog,
     share_log: AppendLog,
     reader: LineReader,
@@ -89,6 +93,7 @@ pub struct Proxy {
     /// Miners closed during this batch, removed after it.
     closing: Vec<MinerId>,
     signals: Option<mio::net::UnixStream>,
+    hangup: Option<mio::net::UnixStream>,
     stop_flag: Arc<AtomicBool>,
     waker: Arc<Waker>,
     stopping: Option<Instant>,
@@ -125,6 +130,7 @@ impl Proxy {
         let now = Instant::now();
         let cfg_print = cfg.print_time_secs;
         let workers = Workers::new(cfg.workers, cfg.custom_diff_stats);
+        let http = http::bind_http(&cfg.http, &poll)?;
         let access_log = AppendLog::open(cfg.access_log_file.as_deref());
         let share_log = AppendLog::open(cfg.share_log_file.as_deref());
         Ok(Proxy {
@@ -136,6 +142,8 @@ impl Proxy {
             splitter,
             stats: Stats::new(0),
             workers,
+            http,
+            http_clients: Slab::new(),
             access_log,
             share_log,
             reader: LineReader::new(2 * MAX_POOL_LINE),
@@ -145,6 +153,7 @@ impl Proxy {
             next_seq: 0,
             closing: Vec::new(),
             signals: None,
+            hangup: None,
             stop_flag: Arc::new(AtomicBool::new(false)),
             waker,
             stopping: None,
@@ -165,18 +174,26 @@ impl Proxy {
         StopHandle { flag: self.stop_flag.clone(), waker: self.waker.clone() }
     }
 
-    /// Stops gracefully on SIGINT and SIGTERM (for the binary; tests use `stop_handle`).
+    /// Stops gracefully on SIGINT and SIGTERM and reopens log files on SIGHUP (for the
+    /// binary; tests use `stop_handle`).
     pub fn handle_signals(&mut self) -> io::Result<()> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        self.signals = Some(self.signal_pipe(&[SIGINT, SIGTERM], Source::Signal)?);
+        self.hangup = Some(self.signal_pipe(&[SIGHUP], Source::Hangup)?);
+        Ok(())
+    }
+
+    /// A self-pipe the handlers of `signals` write to, registered under `source`.
+    fn signal_pipe(&self, signals: &[i32], source: Source) -> io::Result<mio::net::UnixStream> {
         let (rx, tx) = std::os::unix::net::UnixStream::pair()?;
         rx.set_nonblocking(true)?;
         tx.set_nonblocking(true)?;
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        for &sig in signals {
             signal_hook::low_level::pipe::register(sig, tx.try_clone()?)?;
         }
         let mut rx = mio::net::UnixStream::from_std(rx);
-        self.poll.registry().register(&mut rx, Source::Signal.token(), Interest::READABLE)?;
-        self.signals = Some(rx);
-        Ok(())
+        self.poll.registry().register(&mut rx, source.token(), Interest::READABLE)?;
+        Ok(rx)
     }
 
     /// Counters so far.
@@ -215,12 +232,12 @@ impl Proxy {
                     Some(Source::Miner(key)) => self.miner_event(MinerId(key), event.is_readable(), event.is_writable(), now),
                     Some(Source::Upstream(key)) => self.upstream_event(UpstreamId(key), event, now),
                     Some(Source::Signal) => self.on_signal(now),
-                    Some(Source::Waker) => {
-                        if self.stop_flag.load(Ordering::SeqCst) {
-                            self.begin_stop(now);
-                        }
-                    }
-                    Some(Source::HttpListener | Source::Http(_)) | None => {}
+                    Some(Source::Hangup) => self.on_hangup(),
+                    Some(Source::Waker) if self.stop_flag.load(Ordering::SeqCst) => self.begin_stop(now),
+                    Some(Source::Waker) => {}
+                    Some(Source::HttpListener) => self.http_accept(now),
+                    Some(Source::Http(key)) => self.http_event(key, event.is_readable(), event.is_writable(), now),
+                    None => {}
                 }
             }
             self.reap(now);
@@ -233,12 +250,17 @@ impl Proxy {
     }
 
     fn on_signal(&mut self, now: Instant) {
-        let mut buf = [0u8; 64];
-        if let Some(rx) = self.signals.as_mut() {
-            while matches!(io::Read::read(rx, &mut buf), Ok(n) if n > 0) {}
-        }
+        drain(self.signals.as_mut());
         log::info!("signal received, stopping");
         self.begin_stop(now);
+    }
+
+    /// SIGHUP: reopen the access and share logs (after logrotate moved them).
+    fn on_hangup(&mut self) {
+        drain(self.hangup.as_mut());
+        log::info!("SIGHUP: reopening log files");
+        self.access_log.reopen();
+        self.share_log.reopen();
     }
 
     /// Stops accepting; the loop ends once submits in flight are answered or in 5 s.
@@ -299,6 +321,7 @@ impl Proxy {
         self.stats.tick(clock);
         self.workers.tick(clock);
         self.miner_timeouts(now);
+        self.http_tick(now);
         self.upstream_tick(now);
         for id in self.splitter.collect_idle(now) {
             log::debug!("upstream #{} idle, closing", id.0);
@@ -336,6 +359,14 @@ impl Proxy {
             hr(1),
             hr(2),
         );
+    }
+}
+
+/// Empties a signal self-pipe.
+fn drain(rx: Option<&mut mio::net::UnixStream>) {
+    let mut buf = [0u8; 64];
+    if let Some(rx) = rx {
+        while matches!(io::Read::read(rx, &mut buf), Ok(n) if n > 0) {}
     }
 }
 

@@ -133,6 +133,11 @@ impl Splitter {
     }
 
     /// Every upstream id with its mapper.
+    pub fn iter(&self) -> impl Iterator<Item = (UpstreamId, &Mapper)> {
+        self.mappers.iter().map(|(id, m)| (UpstreamId(id), m))
+    }
+
+    /// Every upstream id with its mapper, mutably.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (UpstreamId, &mut Mapper)> {
         self.mappers.iter_mut().map(|(id, m)| (UpstreamId(id), m))
     }

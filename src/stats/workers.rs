@@ -29,8 +29,6 @@ pub struct Worker {
     pub sent_diff: u64,
     /// Unix time of the last accepted share, in ms (0 = never).
     pub last_share_ms: u64,
-    /// Difficulty of the last job its miners got.
-    pub diff: u64,
     /// User of the last login (the `user` label in metrics).
     pub user: Box<str>,
     pub windows: HashWindows,
@@ -102,7 +100,6 @@ impl Workers {
                     sent: 0,
                     sent_diff: 0,
                     last_share_ms: 0,
-                    diff: 0,
                     user: Box::from(""),
                     windows: HashWindows::new(now),
                     last_active: now,
@@ -171,6 +168,11 @@ impl Workers {
             let w = self.records.remove(key);
             self.by_name.remove(&w.name);
         }
+    }
+
+    /// Records with their keys.
+    pub fn iter_keyed(&self) -> impl Iterator<Item = (usize, &Worker)> {
+        self.records.iter()
     }
 
     /// Records in creation order of their keys.

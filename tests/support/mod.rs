@@ -394,6 +394,8 @@ pub fn pool(url: &str) -> PoolConfig {
 /// A proxy running on its own thread; stopped and joined on drop.
 pub struct RunningProxy {
     pub addr: SocketAddr,
+    /// The HTTP API, when the config enables it.
+    pub http: Option<SocketAddr>,
     stop: StopHandle,
     thread: Option<JoinHandle<()>>,
 }
@@ -404,11 +406,11 @@ impl RunningProxy {
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let mut proxy = Proxy::bind(cfg).expect("proxy binds");
-            tx.send((proxy.local_addrs()[0], proxy.stop_handle())).unwrap();
+            tx.send((proxy.local_addrs()[0], proxy.http_addr(), proxy.stop_handle())).unwrap();
             proxy.run().expect("proxy runs");
         });
-        let (addr, stop) = rx.recv_timeout(WAIT).expect("proxy started");
-        RunningProxy { addr, stop, thread: Some(thread) }
+        let (addr, http, stop) = rx.recv_timeout(WAIT).expect("proxy started");
+        RunningProxy { addr, http, stop, thread: Some(thread) }
     }
 
     pub fn miner(&self) -> TestMiner {
@@ -436,4 +438,40 @@ impl Drop for RunningProxy {
 pub fn dead_port() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
+}
+
+/// An HTTP response as the test sees it.
+#[derive(Debug)]
+pub struct HttpReply {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl HttpReply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// Sends raw request bytes on a fresh connection and reads the reply until close.
+pub fn http_raw(addr: SocketAddr, request: &[u8]) -> HttpReply {
+    let mut s = TcpStream::connect(addr).expect("connect to the API");
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(request).unwrap();
+    let mut raw = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut s, &mut raw);
+    parse_http(&String::from_utf8_lossy(&raw))
+}
+
+/// Splits one HTTP response into status, head and body.
+pub fn parse_http(text: &str) -> HttpReply {
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    HttpReply { status, head: head.to_string(), body: body.to_string() }
+}
+
+/// GET `path` with optional extra header lines, `Connection: close`.
+pub fn http_get(addr: SocketAddr, path: &str, extra: &str) -> HttpReply {
+    http_raw(addr, format!("GET {path} HTTP/1.1\r\nHost: test\r\n{extra}Connection: close\r\n\r\n").as_bytes())
 }

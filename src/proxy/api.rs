@@ -1,0 +1,342 @@
+//! What the HTTP API answers: /1/summary, /1/workers, /1/miners in xmrig-proxy's shapes
+//! (hashrates in kH/s, last share in ms), and /metrics in Prometheus text format with base
+//! units (H/s). Rendered on request from the loop's own structs; nothing is kept for it.
+
+use super::Proxy;
+use super::upstream::Phase;
+use crate::config::{Mode, WorkersMode};
+use crate::http::Request;
+use crate::proxy::miner::constant_time_eq;
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+use std::time::Instant;
+
+/// A response: status, content type, body.
+pub(super) type Reply = (u16, &'static str, Vec<u8>);
+
+/// kH/s rounded down to two decimals, as xmrig-proxy reports.
+fn khs(h: f64) -> f64 {
+    (h / 10.0).floor() / 100.0
+}
+
+fn workers_mode_name(mode: WorkersMode) -> &'static str {
+    match mode {
+        WorkersMode::RigId => "rig_id",
+        WorkersMode::User => "user",
+        WorkersMode::Password => "password",
+        WorkersMode::Agent => "agent",
+        WorkersMode::Ip => "ip",
+        WorkersMode::Disabled => "none",
+    }
+}
+
+/// First number of a `/proc` line such as `MemTotal:  123 kB`.
+fn proc_kb(text: &str, key: &str) -> u64 {
+    text.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// Resident set size of this process in bytes (0 where /proc is missing).
+pub fn rss_bytes() -> u64 {
+    proc_kb(&std::fs::read_to_string("/proc/self/status").unwrap_or_default(), "VmRSS:") * 1024
+}
+
+impl Proxy {
+    /// Routes one request after the access checks.
+    pub(super) fn api(&self, req: &Request, now: Instant) -> Reply {
+        if let Some(token) = self.cfg.http.access_token.as_deref() {
+            let given = req.authorization.as_deref().and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
+            if !constant_time_eq(given.trim().as_bytes(), token.as_bytes()) {
+                return error(401);
+            }
+        }
+        match req.method.as_str() {
+            "GET" => {}
+            "OPTIONS" => return (204, "", Vec::new()),
+            _ if self.cfg.http.restricted => return error(403),
+            _ => return error(405),
+        }
+        let json = |v: Value| (200, "application/json", serde_json::to_vec_pretty(&v).unwrap_or_default());
+        match req.path.as_str() {
+            "/1/summary" | "/2/summary" | "/api.json" => json(self.summary_json(now)),
+            "/1/workers" | "/2/workers" => json(self.workers_json(now)),
+            "/1/miners" | "/2/miners" => json(self.miners_json()),
+            "/metrics" => (200, "text/plain; version=0.0.4; charset=utf-8", self.metrics(now).into_bytes()),
+            _ => error(404),
+        }
+    }
+
+    fn summary_json(&self, now: Instant) -> Value {
+        let clock = self.clock(now);
+        let s = &self.stats;
+        let c = self.splitter.counts();
+        let total = c.active + c.sleep + c.error;
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let load: Vec<f64> = std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
+        let algo = self.splitter.iter().find_map(|(_, m)| m.job().and_then(|j| j.algo.clone())).unwrap_or_else(|| "invalid".into());
+        let mut features = vec!["api", "http"];
+        if self.cfg.binds.iter().any(|b| b.tls) {
+            features.push("tls");
+        }
+        json!({
+            "id": host,
+            "worker_id": host,
+            "uptime": clock,
+            "restricted": self.cfg.http.restricted,
+            "resources": {
+                "memory": {
+                    "free": proc_kb(&meminfo, "MemAvailable:") * 1024,
+                    "total": proc_kb(&meminfo, "MemTotal:") * 1024,
+                    "resident_set_memory": rss_bytes(),
+                },
+                "load_average": load,
+                "hardware_concurrency": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            },
+            "features": features,
+            "version": env!("CARGO_PKG_VERSION"),
+            "kind": "proxy",
+            "algo": algo,
+            "mode": if self.cfg.mode == Mode::NiceHash { "nicehash" } else { "simple" },
+            "ua": format!("{} ({} {})", crate::AGENT, std::env::consts::OS, std::env::consts::ARCH),
+            "donate_level": 0,
+            "donated": 0.0,
+            "hashrate": {"total": s.windows.rates(clock).map(khs)},
+            "miners": {"now": s.miners, "max": s.max_miners},
+            "workers": self.workers.len(),
+            "upstreams": {
+                "active": c.active,
+                "sleep": c.sleep,
+                "error": c.error,
+                "total": total,
+                "ratio": if c.active == 0 { 0.0 } else { (s.miners as f64 / c.active as f64 * 100.0).round() / 100.0 },
+            },
+            "results": {
+                "accepted": s.accepted,
+                "rejected": s.rejected,
+                "invalid": s.invalid,
+                "expired": s.expired,
+                "avg_time": s.avg_time(clock),
+                "latency": s.latency_ms,
+                "hashes_total": s.hashes(),
+                "hashes_donate": 0,
+                "best": s.best,
+            },
+        })
+    }
+
+    fn workers_json(&self, now: Instant) -> Value {
+        let clock = self.clock(now);
+        let rows: Vec<Value> = self
+            .workers
+            .iter()
+            .map(|w| {
+                let r = w.windows.rates(clock);
+                json!([
+                    w.name,
+                    w.last_ip.to_string(),
+                    w.connections,
+                    w.accepted,
+                    w.rejected,
+                    w.invalid,
+                    w.windows.total(),
+                    w.last_share_ms,
+                    khs(r[0]),
+                    khs(r[1]),
+                    khs(r[2]),
+                    khs(r[3]),
+                    khs(r[4])
+                ])
+            })
+            .collect();
+        json!({
+            "hashrate": {"total": self.stats.windows.rates(clock).map(khs)},
+            "mode": workers_mode_name(self.workers.mode()),
+            "workers": rows,
+        })
+    }
+
+    fn miners_json(&self) -> Value {
+        let rows: Vec<Value> = self
+            .miners
+            .iter()
+            .map(|(_, m)| {
+                let id = m.identity.as_deref();
+                json!([
+                    m.seq,
+                    m.peer.ip().to_string(),
+                    m.conn.tx,
+                    m.conn.rx,
+                    m.state.code(),
+                    m.diff,
+                    m.user(),
+                    "********",
+                    id.and_then(|i| i.rig_id.as_deref()),
+                    id.map(|i| &*i.agent).unwrap_or("")
+                ])
+            })
+            .collect();
+        json!({
+            "format": ["id", "ip", "tx", "rx", "state", "diff", "user", "password", "rig_id", "agent"],
+            "miners": rows,
+        })
+    }
+
+    /// Prometheus text exposition (format 0.0.4).
+    fn metrics(&self, now: Instant) -> String {
+        let clock = self.clock(now);
+        let s = &self.stats;
+        let c = self.splitter.counts();
+        let mut out = String::with_capacity(4096 + self.workers.len() * 1024);
+        let proxy = self.local_addrs().first().map(|a| a.to_string()).unwrap_or_default();
+        let active_pool = self.active_pool();
+        let (pool, hash) = (active_pool.0.as_str(), active_pool.1.as_str());
+
+        let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, v) in samples {
+                let _ = writeln!(out, "{name}{labels} {v}");
+            }
+        };
+        let one = |v: f64| vec![(String::new(), v)];
+        family("proxy_uptime_seconds", "gauge", "Seconds since the proxy started.", &one(f64::from(clock)));
+        family("proxy_miners", "gauge", "Miners connected now.", &one(s.miners as f64));
+        family("proxy_miners_max", "gauge", "Most miners connected at once.", &one(s.max_miners as f64));
+        family("proxy_connections_total", "counter", "Miner connections accepted.", &one(s.connections as f64));
+        family("proxy_shares_accepted_total", "counter", "Shares accepted.", &one(s.accepted as f64));
+        family("proxy_shares_rejected_total", "counter", "Shares rejected by the pool or not delivered.", &one(s.rejected as f64));
+        family("proxy_shares_invalid_total", "counter", "Shares refused by the proxy's checks.", &one(s.invalid as f64));
+        family("proxy_shares_expired_total", "counter", "Accepted shares for the previous job.", &one(s.expired as f64));
+        family("proxy_hashes_total", "counter", "Sum of accepted share difficulties.", &one(s.hashes() as f64));
+        let windows = ["60s", "600s", "3600s", "43200s", "86400s", "all"];
+        let rates = s.windows.rates(clock);
+        let hr: Vec<(String, f64)> = windows.iter().zip(rates).map(|(w, r)| (format!("{{window=\"{w}\"}}"), r)).collect();
+        family("proxy_hashrate", "gauge", "Hashrate from accepted shares in H/s.", &hr);
+        let ups = [("active", c.active), ("sleep", c.sleep), ("error", c.error)];
+        let ups: Vec<(String, f64)> = ups.iter().map(|(k, v)| (format!("{{state=\"{k}\"}}"), *v as f64)).collect();
+        family("proxy_upstreams", "gauge", "Upstream pool connections by state.", &ups);
+        family("proxy_workers", "gauge", "Worker records.", &one(self.workers.len() as f64));
+        family("proxy_pool_latency_milliseconds", "gauge", "Median pool share round trip.", &one(f64::from(s.latency_ms)));
+
+        let mut pool_up = Vec::new();
+        for p in self.cfg.pools.iter().filter(|p| p.enabled) {
+            let up = self.links.iter().flatten().any(|l| l.phase == Phase::Active && self.enabled_pool_url(l.pool) == Some(&p.url));
+            let algo = if p.url == pool { hash } else { p.algo.as_deref().unwrap_or("unknown") };
+            pool_up.push((labels(&[("proxy", &proxy), ("hash", algo), ("pool", &p.url)]), if up { 1.0 } else { 0.0 }));
+        }
+        family("proxy_pool_up", "gauge", "1 when the proxy holds a logged-in connection to the pool.", &pool_up);
+
+        let mut up_miners = Vec::new();
+        let mut up_up = Vec::new();
+        for (id, m) in self.splitter.iter() {
+            let link = self.links.get(id.0).and_then(Option::as_ref);
+            let url = link.and_then(|l| self.enabled_pool_url(l.pool)).map(String::as_str).unwrap_or("");
+            let l = labels(&[("upstream", &id.0.to_string()), ("pool", url)]);
+            up_miners.push((l.clone(), m.storage().active() as f64));
+            up_up.push((l, if link.is_some_and(|l| l.phase == Phase::Active) { 1.0 } else { 0.0 }));
+        }
+        family("proxy_upstream_miners", "gauge", "Miners on each upstream.", &up_miners);
+        family("proxy_upstream_up", "gauge", "1 when the upstream is logged in to its pool.", &up_up);
+
+        // Per worker (seed metric names). Difficulty: the highest among its connected miners.
+        let mut diff = std::collections::HashMap::new();
+        for (_, m) in &self.miners {
+            if let Some(w) = m.worker {
+                let d = diff.entry(w).or_insert(0u64);
+                *d = (*d).max(m.diff);
+            }
+        }
+        let mut series: [Vec<(String, f64)>; 7] = Default::default();
+        for (key, w) in self.workers.iter_keyed() {
+            let l = labels(&[("proxy", &proxy), ("worker", &w.name), ("user", &w.user), ("hash", hash), ("pool", pool)]);
+            let up = labels(&[("proxy", &proxy), ("worker", &w.name), ("user", &w.user)]);
+            series[0].push((up, if w.connections > 0 { 1.0 } else { 0.0 }));
+            series[1].push((l.clone(), w.sent as f64));
+            series[2].push((l.clone(), w.sent_diff as f64));
+            series[3].push((l.clone(), w.accepted as f64));
+            series[4].push((l.clone(), w.windows.total() as f64));
+            series[5].push((l.clone(), w.windows.rate(1, clock)));
+            series[6].push((l, diff.get(&key).copied().unwrap_or(0) as f64));
+        }
+        let names = [
+            ("proxy_worker_up", "gauge", "1 while the worker has a connection."),
+            ("proxy_worker_sended", "counter", "Shares the worker submitted."),
+            ("proxy_worker_one_sended", "counter", "Submitted shares in difficulty-1 units."),
+            ("proxy_worker_accepted", "counter", "Shares of the worker accepted."),
+            ("proxy_worker_one_accepted", "counter", "Accepted shares in difficulty-1 units."),
+            ("proxy_worker_speed", "gauge", "Worker hashrate over 10 minutes in H/s."),
+            ("proxy_worker_difficulty", "gauge", "Difficulty of the worker's current job."),
+        ];
+        for ((name, kind, help), samples) in names.iter().zip(series.iter()) {
+            family(name, kind, help, samples);
+        }
+        out
+    }
+
+    /// URL of the enabled pool at `index`.
+    fn enabled_pool_url(&self, index: usize) -> Option<&String> {
+        self.cfg.pools.iter().filter(|p| p.enabled).nth(index).map(|p| &p.url)
+    }
+
+    /// The pool and algorithm miners are mining now (first logged-in upstream).
+    fn active_pool(&self) -> (String, String) {
+        for (id, m) in self.splitter.iter() {
+            let Some(link) = self.links.get(id.0).and_then(Option::as_ref).filter(|l| l.phase == Phase::Active) else { continue };
+            let url = self.enabled_pool_url(link.pool).cloned().unwrap_or_default();
+            let algo = m.job().and_then(|j| j.algo.clone()).unwrap_or_else(|| "unknown".into());
+            return (url, algo);
+        }
+        (String::new(), "unknown".into())
+    }
+}
+
+fn error(status: u16) -> Reply {
+    let mut body = Vec::new();
+    let text = format!("{{\n    \"status\": {status},\n    \"error\": \"{}\"\n}}", crate::http::reason(status));
+    body.extend_from_slice(text.as_bytes());
+    (status, "application/json", body)
+}
+
+/// `{a="x",b="y"}` with values escaped per the exposition format.
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::from("{");
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        for ch in v.chars() {
+            match ch {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(labels(&[("worker", "a\"b\\c\nd"), ("pool", "p:1")]), r#"{worker="a\"b\\c\nd",pool="p:1"}"#);
+    }
+
+    #[test]
+    fn hashrates_are_reported_in_khs_rounded_down() {
+        assert_eq!(khs(980.0), 0.98);
+        assert_eq!(khs(2109.9), 2.1);
+        assert_eq!(khs(0.0), 0.0);
+    }
+}

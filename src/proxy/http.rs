@@ -1,0 +1,155 @@
+//! HTTP API clients on the event loop: bounded in number, in request size and in queued
+//! output, with an idle timeout, so a slow or stuck client never costs the miners anything
+//! but its own socket.
+
+use super::Proxy;
+use crate::http::{self, Parsed};
+use crate::net::{Conn, Source};
+use mio::Interest;
+use mio::net::TcpListener;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// HTTP clients served at once; more are answered 503 and closed.
+pub const MAX_HTTP_CLIENTS: usize = 32;
+/// A client idle (or stuck mid-request) this long is closed.
+const HTTP_IDLE: Duration = Duration::from_secs(15);
+/// Output queued for one client (a /1/miners of 20k miners is about 3 MB).
+const MAX_HTTP_OUT: usize = 16 * 1024 * 1024;
+
+/// One API connection.
+#[derive(Debug)]
+pub(super) struct HttpClient {
+    conn: Conn,
+    buf: Vec<u8>,
+    last_active: Instant,
+    /// Close once the queued response is written.
+    closing: bool,
+}
+
+/// Binds the API listener when the config enables it.
+pub(super) fn bind_http(cfg: &crate::config::HttpConfig, poll: &mio::Poll) -> io::Result<Option<(TcpListener, SocketAddr)>> {
+    if !cfg.enabled {
+        return Ok(None);
+    }
+    let addr: SocketAddr = format!("{}:{}", cfg.host, cfg.port)
+        .parse()
+        .or_else(|_| format!("[{}]:{}", cfg.host, cfg.port).parse())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("http.host {} is not an IP address", cfg.host)))?;
+    let mut socket = TcpListener::bind(addr).map_err(|e| io::Error::new(e.kind(), format!("HTTP API: listen on {addr} failed: {e}")))?;
+    poll.registry().register(&mut socket, Source::HttpListener.token(), Interest::READABLE)?;
+    let local = socket.local_addr()?;
+    log::info!("HTTP API on http://{local}{}", if cfg.access_token.is_some() { " (token required)" } else { "" });
+    Ok(Some((socket, local)))
+}
+
+impl Proxy {
+    /// Address of the HTTP API, when enabled.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|(_, a)| *a)
+    }
+
+    pub(super) fn http_accept(&mut self, now: Instant) {
+        loop {
+            let Some((listener, _)) = self.http.as_ref() else { return };
+            let (mut stream, peer) = match listener.accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::warn!("HTTP accept failed: {e}");
+                    return;
+                }
+            };
+            if self.http_clients.len() >= MAX_HTTP_CLIENTS {
+                let mut out = Vec::new();
+                http::respond_error(&mut out, 503, false);
+                let _ = io::Write::write(&mut stream, &out);
+                log::warn!("HTTP client {peer} refused: {MAX_HTTP_CLIENTS} clients already connected");
+                continue;
+            }
+            let entry = self.http_clients.vacant_entry();
+            let token = Source::Http(entry.key()).token();
+            if self.poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE).is_err() {
+                continue;
+            }
+            entry.insert(HttpClient { conn: Conn::new(stream, MAX_HTTP_OUT), buf: Vec::new(), last_active: now, closing: false });
+        }
+    }
+
+    pub(super) fn http_event(&mut self, key: usize, readable: bool, writable: bool, now: Instant) {
+        let Some(client) = self.http_clients.get_mut(key) else { return };
+        if writable && client.conn.flush().is_err() {
+            return self.http_close(key);
+        }
+        if readable && !client.closing {
+            let mut chunk = [0u8; 4096];
+            loop {
+                match client.conn.read(&mut chunk) {
+                    Ok(0) => return self.http_close(key),
+                    Ok(n) => {
+                        client.buf.extend_from_slice(&chunk[..n]);
+                        client.last_active = now;
+                        if client.buf.len() > http::MAX_HEAD + http::MAX_BODY {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => return self.http_close(key),
+                }
+            }
+            self.http_serve(key, now);
+        }
+        if self.http_clients.get(key).is_some_and(|c| c.closing && c.conn.queued() == 0) {
+            self.http_close(key);
+        }
+    }
+
+    /// Answers every complete request in the client's buffer (pipelining allowed).
+    fn http_serve(&mut self, key: usize, now: Instant) {
+        loop {
+            let Some(client) = self.http_clients.get_mut(key) else { return };
+            if client.closing || client.buf.is_empty() {
+                return;
+            }
+            let mut out = Vec::new();
+            match http::parse(&client.buf) {
+                Parsed::Partial => return,
+                Parsed::Error(status) => {
+                    http::respond_error(&mut out, status, false);
+                    client.closing = true;
+                    client.buf = Vec::new();
+                }
+                Parsed::Complete(req) => {
+                    client.buf.drain(..req.len);
+                    let (status, ctype, body) = self.api(&req, now);
+                    let client = &mut self.http_clients[key];
+                    http::respond(&mut out, status, ctype, &body, req.keep_alive);
+                    client.closing = !req.keep_alive;
+                }
+            }
+            let client = &mut self.http_clients[key];
+            if client.conn.send(&out).is_err() {
+                return self.http_close(key);
+            }
+        }
+    }
+
+    fn http_close(&mut self, key: usize) {
+        if self.http_clients.contains(key) {
+            let mut client = self.http_clients.remove(key);
+            let _ = self.poll.registry().deregister(client.conn.stream());
+        }
+    }
+
+    /// Closes clients idle past the timeout.
+    pub(super) fn http_tick(&mut self, now: Instant) {
+        let idle: Vec<usize> =
+            self.http_clients.iter().filter(|(_, c)| now.saturating_duration_since(c.last_active) >= HTTP_IDLE).map(|(k, _)| k).collect();
+        for key in idle {
+            self.http_close(key);
+        }
+    }
+}
