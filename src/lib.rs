@@ -32,6 +32,7 @@ pub mod logs;
 pub mod net;
 pub mod pool;
 pub mod proxy;
+pub mod ratelimit;
 pub mod splitter;
 pub mod stats;
 pub mod stratum;

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     init_logging(&cfg);
+    raise_nofile_limit();
     match &path {
         Some(p) => log::info!("{} using config {}", stratum_proxy::AGENT, p.display()),
         None => log::info!("{} using built-in defaults and the command line", stratum_proxy::AGENT),
@@ -39,6 +40,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(p) = path {
+        proxy.set_config_file(p);
+    }
     if let Err(e) = proxy.handle_signals() {
         log::error!("cannot install signal handlers: {e}");
         return ExitCode::FAILURE;
@@ -50,6 +54,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Raises the open-file limit to the hard limit: each miner is a descriptor, and the
+/// usual soft limit of 1024 would cap the proxy far below what it can serve.
+fn raise_nofile_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            log::warn!("cannot read the open-file limit: {}", std::io::Error::last_os_error());
+            return;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let wanted = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            } else {
+                log::warn!("cannot raise the open-file limit: {}", std::io::Error::last_os_error());
+            }
+        }
+    }
+    log::info!("open-file limit {} (about {} miners)", lim.rlim_cur, lim.rlim_cur.saturating_sub(64));
 }
 
 /// Checks that need the whole config (after the command line is applied).

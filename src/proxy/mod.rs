@@ -11,6 +11,7 @@ mod api;
 mod custom_diff;
 mod http;
 mod miner;
+mod reload;
 mod upstream;
 
 pub use miner::{Miner, MinerState};
@@ -18,6 +19,7 @@ pub use miner::{Miner, MinerState};
 use crate::config::{BindKind, Config, Mode};
 use crate::logs::AppendLog;
 use crate::net::{LineReader, Source};
+use crate::ratelimit::RateLimiter;
 use crate::splitter::Splitter;
 use crate::stats::{Stats, Workers};
 use crate::{MinerId, UpstreamId};
@@ -79,6 +81,9 @@ pub struct Proxy {
     splitter: Splitter,
     stats: Stats,
     workers: Workers,
+    ratelimit: RateLimiter,
+    /// The config file, for `watch` and SIGHUP reloads.
+    config_file: Option<reload::Watched>,
     http: Option<(TcpListener, SocketAddr)>,
     http_clients: Slab<http::HttpClient>,
     access_log: AppendLog,
@@ -131,6 +136,7 @@ impl Proxy {
         let cfg_print = cfg.print_time_secs;
         let workers = Workers::new(cfg.workers, cfg.custom_diff_stats);
         let http = http::bind_http(&cfg.http, &poll)?;
+        let ratelimit = RateLimiter::new(cfg.rate_limit);
         let access_log = AppendLog::open(cfg.access_log_file.as_deref());
         let share_log = AppendLog::open(cfg.share_log_file.as_deref());
         Ok(Proxy {
@@ -142,6 +148,8 @@ impl Proxy {
             splitter,
             stats: Stats::new(0),
             workers,
+            ratelimit,
+            config_file: None,
             http,
             http_clients: Slab::new(),
             access_log,
@@ -174,7 +182,7 @@ impl Proxy {
         StopHandle { flag: self.stop_flag.clone(), waker: self.waker.clone() }
     }
 
-    /// Stops gracefully on SIGINT and SIGTERM and reopens log files on SIGHUP (for the
+    /// Stops gracefully on SIGINT and SIGTERM; reopens log files and reloads on SIGHUP (for the
     /// binary; tests use `stop_handle`).
     pub fn handle_signals(&mut self) -> io::Result<()> {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -232,7 +240,7 @@ impl Proxy {
                     Some(Source::Miner(key)) => self.miner_event(MinerId(key), event.is_readable(), event.is_writable(), now),
                     Some(Source::Upstream(key)) => self.upstream_event(UpstreamId(key), event, now),
                     Some(Source::Signal) => self.on_signal(now),
-                    Some(Source::Hangup) => self.on_hangup(),
+                    Some(Source::Hangup) => self.on_hangup(now),
                     Some(Source::Waker) if self.stop_flag.load(Ordering::SeqCst) => self.begin_stop(now),
                     Some(Source::Waker) => {}
                     Some(Source::HttpListener) => self.http_accept(now),
@@ -256,11 +264,12 @@ impl Proxy {
     }
 
     /// SIGHUP: reopen the access and share logs (after logrotate moved them).
-    fn on_hangup(&mut self) {
+    fn on_hangup(&mut self, now: Instant) {
         drain(self.hangup.as_mut());
-        log::info!("SIGHUP: reopening log files");
+        log::info!("SIGHUP: reopening log files and reloading the config");
         self.access_log.reopen();
         self.share_log.reopen();
+        self.reload(now);
     }
 
     /// Stops accepting; the loop ends once submits in flight are answered or in 5 s.
@@ -283,6 +292,11 @@ impl Proxy {
             let Some(listener) = self.listeners.get(idx) else { return };
             match listener.socket.accept() {
                 Ok((mut stream, peer)) => {
+                    let clock = self.clock(now);
+                    if !self.ratelimit.allow(peer.ip(), clock) {
+                        log::debug!("{peer}: rate limited, closing");
+                        continue;
+                    }
                     let entry = self.miners.vacant_entry();
                     let key = entry.key();
                     let interest = Interest::READABLE | Interest::WRITABLE;
@@ -320,6 +334,8 @@ impl Proxy {
         let clock = self.clock(now);
         self.stats.tick(clock);
         self.workers.tick(clock);
+        self.ratelimit.tick(clock);
+        self.reload_tick(now);
         self.miner_timeouts(now);
         self.http_tick(now);
         self.upstream_tick(now);

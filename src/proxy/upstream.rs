@@ -421,6 +421,25 @@ impl Proxy {
         }
     }
 
+    /// The pool list changed: every link drops its session and starts over from the new
+    /// primary at once. Miners stay; they get the new pool's job.
+    pub(super) fn reset_links(&mut self, now: Instant) {
+        for i in 0..self.links.len() {
+            let Some(link) = self.links[i].as_mut() else { continue };
+            if let Some(mut conn) = link.conn.take() {
+                let _ = self.poll.registry().deregister(conn.stream());
+            }
+            link.failover = Failover::default();
+            link.phase = Phase::Waiting;
+            link.retry_at = Some(now);
+            link.session.clear();
+            let lost = self.splitter.mapper_mut(UpstreamId(i)).map(|m| m.suspend()).unwrap_or_default();
+            for p in lost {
+                self.answer_share(p, Err(StratumError::PoolUnavailable), now);
+            }
+        }
+    }
+
     /// Drops an upstream's connection for good (its mapper is already gone).
     pub(super) fn close_link(&mut self, uid: UpstreamId) {
         let Some(mut link) = self.links.get_mut(uid.0).and_then(Option::take) else { return };

@@ -402,10 +402,18 @@ pub struct RunningProxy {
 
 impl RunningProxy {
     pub fn start(cfg: Config) -> RunningProxy {
+        Self::start_with_file(cfg, None)
+    }
+
+    /// Starts with `file` as the config file to watch (and reload).
+    pub fn start_with_file(cfg: Config, file: Option<std::path::PathBuf>) -> RunningProxy {
         let _ = env_logger::builder().is_test(true).try_init();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let mut proxy = Proxy::bind(cfg).expect("proxy binds");
+            if let Some(f) = file {
+                proxy.set_config_file(f);
+            }
             tx.send((proxy.local_addrs()[0], proxy.http_addr(), proxy.stop_handle())).unwrap();
             proxy.run().expect("proxy runs");
         });
