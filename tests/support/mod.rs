@@ -136,6 +136,14 @@ impl MockPool {
         job_id
     }
 
+    /// Writes raw bytes to every pool connection.
+    pub fn send_raw(&self, bytes: &[u8]) {
+        let mut st = self.state.lock().unwrap();
+        for c in st.conns.iter_mut() {
+            let _ = c.write_all(bytes);
+        }
+    }
+
     /// Stops listening and drops every connection.
     pub fn kill(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
