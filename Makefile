@@ -24,9 +24,9 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-## Load benchmark (issue #6: not written yet; exits non-zero).
+## Load benchmark: 1k, 10k and 19k simulated miners through the proxy (see BENCHMARKS.md).
 bench: build
-	bash scripts/bench.sh
+	python3 scripts/bench.py
 
 clean:
 	$(CARGO) clean

@@ -269,6 +269,8 @@ struct Sim {
     miners: Vec<Miner>,
     st: Stats,
     job_lat: Hist,
+    /// Per job sequence: the latency of the last miner to receive it (bounded to 256 jobs).
+    job_last: BTreeMap<u64, u64>,
     rtt: Hist,
     seq_seen: VecDeque<(u64, Instant)>,
     shares: BinaryHeap<Reverse<(Instant, usize)>>,
@@ -417,7 +419,15 @@ impl Sim {
                 }
             }
             if let (true, Ok(us)) = (pushed, micros.parse::<u64>()) {
-                self.job_lat.add(now_micros().saturating_sub(us));
+                let lat = now_micros().saturating_sub(us);
+                self.job_lat.add(lat);
+                if let Ok(seq) = seq.parse::<u64>() {
+                    let last = self.job_last.entry(seq).or_insert(0);
+                    *last = (*last).max(lat);
+                    if self.job_last.len() > 256 {
+                        self.job_last.pop_first();
+                    }
+                }
             }
         }
         self.miners[i].job = Some(MinerJob { id: id.to_string(), blob, diff });
@@ -555,12 +565,21 @@ impl Sim {
         let _ = io::stdout().flush();
     }
 
+    /// p50/p99/max over jobs of the latency of each job's last miner.
+    fn job_last_summary(&self) -> Value {
+        let mut v: Vec<u64> = self.job_last.values().copied().collect();
+        v.sort_unstable();
+        let pct = |p: f64| v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1))).copied().unwrap_or(0);
+        json!({"jobs": v.len(), "p50": pct(0.5), "p99": pct(0.99), "max": v.last().copied().unwrap_or(0)})
+    }
+
     fn summary(&self) -> Value {
         let s = &self.st;
         json!({
             "miners": self.cfg.miners, "connected": s.connected, "connect_failed": s.connect_failed,
             "logged_in": s.logged_in, "login_failed": s.login_failed, "disconnects": s.disconnects, "jobs": s.jobs,
             "job_latency_us": {"p50": self.job_lat.pct(0.5), "p99": self.job_lat.pct(0.99), "max": self.job_lat.max},
+            "job_last_miner_us": self.job_last_summary(),
             "submit_rtt_us": {"p50": self.rtt.pct(0.5), "p99": self.rtt.pct(0.99)},
             "submitted": s.submitted, "accepted": s.accepted, "rejected": s.rejected, "errors": s.errors,
             "missed_jobs": self.missed_jobs(), "login_time_ms": s.login_done.map(|d| d.as_millis() as u64),
@@ -622,6 +641,7 @@ fn main() {
         miners,
         st: Stats::default(),
         job_lat: Hist::new(),
+        job_last: BTreeMap::new(),
         rtt: Hist::new(),
         seq_seen: VecDeque::new(),
         shares: BinaryHeap::new(),

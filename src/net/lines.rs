@@ -32,8 +32,11 @@ impl LineReader {
     }
 
     /// Takes the connection's stashed tail, then reads until the socket would block, ends,
-    /// or the buffer is full.
-    pub fn fill(&mut self, conn: &mut Conn) -> Result<Fill, ConnError> {
+    /// or the buffer is full. A read that returns less than asked has emptied the socket:
+    /// with edge-triggered readiness anything arriving later raises a new event, so the
+    /// reader stops there and saves the `EAGAIN` read, unless `drain` (the event reported
+    /// the peer's close) asks to read on to the end of stream.
+    pub fn fill(&mut self, conn: &mut Conn, drain: bool) -> Result<Fill, ConnError> {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -48,7 +51,13 @@ impl LineReader {
         while self.end < self.buf.len() {
             match conn.read(&mut self.buf[self.end..]) {
                 Ok(0) => return Ok(Fill::Eof),
-                Ok(n) => self.end += n,
+                Ok(n) => {
+                    let asked = self.buf.len() - self.end;
+                    self.end += n;
+                    if n < asked && !drain {
+                        return Ok(Fill::WouldBlock);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Fill::WouldBlock),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(ConnError::Io(e)),
@@ -119,7 +128,7 @@ mod tests {
     fn fill_until(r: &mut LineReader, c: &mut Conn, want: u64) -> Fill {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let f = r.fill(c).unwrap();
+            let f = r.fill(c, true).unwrap();
             if f != Fill::WouldBlock || c.rx >= want || Instant::now() > deadline {
                 return f;
             }
@@ -180,7 +189,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut got = Vec::new();
         loop {
-            let f = r.fill(&mut c).unwrap();
+            let f = r.fill(&mut c, true).unwrap();
             got.extend(lines(&mut r, 100));
             if f == Fill::Eof || Instant::now() > deadline {
                 assert_eq!(f, Fill::Eof);

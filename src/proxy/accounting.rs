@@ -22,8 +22,11 @@ impl Proxy {
         if let Some(w) = worker {
             self.workers.on_accept(w, share.diff, unix_ms(), now);
         }
-        let who = miner.and_then(|m| self.miners.get(m.0));
-        let (user, peer) = who.map(|m| (m.user(), m.peer.to_string())).unwrap_or(("-", "-".into()));
+        // Per-share text only when someone reads it: this runs thousands of times a second.
+        if !self.share_log.is_enabled() && !log::log_enabled!(log::Level::Debug) {
+            return;
+        }
+        let (user, peer) = self.who(miner);
         log::debug!("share accepted from {peer} ({user}) diff {} latency {:?}", share.diff, latency.unwrap_or_default());
         if self.share_log.is_enabled() {
             let ms = latency.unwrap_or_default().as_millis();
@@ -42,8 +45,7 @@ impl Proxy {
         if let Some(w) = worker {
             self.workers.on_reject(w, diff, invalid);
         }
-        let who = miner.and_then(|m| self.miners.get(m.0));
-        let (user, peer) = who.map(|m| (m.user(), m.peer.to_string())).unwrap_or(("-", "-".into()));
+        let (user, peer) = self.who(miner);
         if invalid {
             log::debug!("share from {peer} ({user}) refused: {err}");
         } else {
@@ -51,6 +53,14 @@ impl Proxy {
         }
         if self.share_log.is_enabled() {
             self.share_log.line(format_args!("REJECT {user} {peer} reason=\"{}\"", err.message().replace('"', "'")));
+        }
+    }
+
+    /// User and address of a miner for log lines ("-" once it is gone).
+    fn who(&self, miner: Option<MinerId>) -> (String, String) {
+        match miner.and_then(|m| self.miners.get(m.0)) {
+            Some(m) => (m.user().to_string(), m.peer.to_string()),
+            None => ("-".into(), "-".into()),
         }
     }
 

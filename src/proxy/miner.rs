@@ -147,7 +147,9 @@ pub(super) fn deliver_job(
 }
 
 impl Proxy {
-    pub(super) fn miner_event(&mut self, id: MinerId, readable: bool, writable: bool, now: Instant) {
+    pub(super) fn miner_event(&mut self, id: MinerId, event: &mio::event::Event, now: Instant) {
+        let (readable, writable) = (event.is_readable(), event.is_writable());
+        let drain = event.is_read_closed() || event.is_error();
         let Some(miner) = self.miners.get_mut(id.0) else { return };
         if miner.state == MinerState::Closing {
             return;
@@ -156,16 +158,16 @@ impl Proxy {
             self.close_miner(id, &e.to_string());
             return;
         }
-        if readable {
-            self.miner_readable(id, now);
+        if readable || drain {
+            self.miner_readable(id, drain, now);
         }
     }
 
     /// Reads every complete line the miner sent; an over-long line or bad request closes it.
-    fn miner_readable(&mut self, id: MinerId, now: Instant) {
+    fn miner_readable(&mut self, id: MinerId, drain: bool, now: Instant) {
         let mut reader = std::mem::replace(&mut self.reader, crate::net::LineReader::new(0));
         while let Some(miner) = self.miners.get_mut(id.0) {
-            let fill = reader.fill(&mut miner.conn);
+            let fill = reader.fill(&mut miner.conn, drain);
             let mut failed: Option<String> = None;
             while let Some(line) = reader.next_line(MAX_MINER_LINE) {
                 match line {

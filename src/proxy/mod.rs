@@ -78,6 +78,8 @@ pub struct Proxy {
     listeners: Vec<Listener>,
     miners: Slab<Miner>,
     links: Vec<Option<Link>>,
+    /// Upstreams with submits to write at the end of this loop pass.
+    dirty_links: Vec<UpstreamId>,
     splitter: Splitter,
     stats: Stats,
     workers: Workers,
@@ -145,6 +147,7 @@ impl Proxy {
             listeners,
             miners: Slab::new(),
             links: Vec::new(),
+            dirty_links: Vec::new(),
             splitter,
             stats: Stats::new(0),
             workers,
@@ -237,7 +240,7 @@ impl Proxy {
             for event in events.iter() {
                 match Source::from_token(event.token()) {
                     Some(Source::Listener(i)) => self.accept(i, now),
-                    Some(Source::Miner(key)) => self.miner_event(MinerId(key), event.is_readable(), event.is_writable(), now),
+                    Some(Source::Miner(key)) => self.miner_event(MinerId(key), event, now),
                     Some(Source::Upstream(key)) => self.upstream_event(UpstreamId(key), event, now),
                     Some(Source::Signal) => self.on_signal(now),
                     Some(Source::Hangup) => self.on_hangup(now),
@@ -248,6 +251,7 @@ impl Proxy {
                     None => {}
                 }
             }
+            self.flush_links(now);
             self.reap(now);
         }
     }

@@ -53,6 +53,8 @@ pub(super) struct Link {
     since: Instant,
     retry_at: Option<Instant>,
     last_send: Instant,
+    /// Submits encoded during this loop pass, written in one go at its end.
+    outbox: Vec<u8>,
 }
 
 impl Link {
@@ -69,6 +71,7 @@ impl Link {
             since: now,
             retry_at: Some(now),
             last_send: now,
+            outbox: Vec::new(),
         }
     }
 
@@ -169,8 +172,9 @@ impl Proxy {
                 return self.fail_link(uid, &e.to_string(), now);
             }
         }
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.upstream_readable(uid, now);
+        let drain = event.is_read_closed() || event.is_error();
+        if event.is_readable() || drain {
+            self.upstream_readable(uid, drain, now);
         }
     }
 
@@ -200,10 +204,10 @@ impl Proxy {
         }
     }
 
-    fn upstream_readable(&mut self, uid: UpstreamId, now: Instant) {
+    fn upstream_readable(&mut self, uid: UpstreamId, drain: bool, now: Instant) {
         let mut reader = std::mem::replace(&mut self.reader, LineReader::new(0));
         while let Some(conn) = self.links.get_mut(uid.0).and_then(Option::as_mut).and_then(|l| l.conn.as_mut()) {
-            let fill = reader.fill(conn);
+            let fill = reader.fill(conn, drain);
             let mut failed = None;
             while let Some(line) = reader.next_line(MAX_POOL_LINE) {
                 match line {
@@ -348,15 +352,30 @@ impl Proxy {
         }
         let id = link.take_id();
         link.last_send = now;
-        self.scratch.clear();
-        let algo = mapper.job().and_then(|j| j.algo.as_deref());
-        write::pool_submit(&mut self.scratch, id, &link.session, &s.job_id, &s.nonce, &s.result, algo);
-        mapper.add_pending(id, p);
-        if !self.send_to_pool(uid, now) {
-            // fail_link already answered the pending submit (it was suspended with the link).
-            return Ok(());
+        if link.outbox.is_empty() {
+            self.dirty_links.push(uid);
         }
+        let algo = mapper.job().and_then(|j| j.algo.as_deref());
+        write::pool_submit(&mut link.outbox, id, &link.session, &s.job_id, &s.nonce, &s.result, algo);
+        mapper.add_pending(id, p);
         Ok(())
+    }
+
+    /// Writes the submits gathered during this loop pass: one write per upstream instead of
+    /// one per share (and one wake-up of the pool instead of many).
+    pub(super) fn flush_links(&mut self, now: Instant) {
+        while let Some(uid) = self.dirty_links.pop() {
+            let Some(link) = self.links.get_mut(uid.0).and_then(Option::as_mut) else { continue };
+            let Some(conn) = link.conn.as_mut() else {
+                link.outbox.clear();
+                continue;
+            };
+            let sent = conn.send(&link.outbox);
+            link.outbox.clear();
+            if let Err(e) = sent {
+                self.fail_link(uid, &e.to_string(), now);
+            }
+        }
     }
 
     /// The pool connection broke or refused us: fail submits in flight, keep the miners,
@@ -370,6 +389,7 @@ impl Proxy {
         }
         let was_active = link.phase == Phase::Active;
         let index = link.pool;
+        link.outbox.clear();
         let delay = if was_active {
             link.failover.lost();
             Duration::ZERO
@@ -430,6 +450,7 @@ impl Proxy {
                 let _ = self.poll.registry().deregister(conn.stream());
             }
             link.failover = Failover::default();
+            link.outbox.clear();
             link.phase = Phase::Waiting;
             link.retry_at = Some(now);
             link.session.clear();
