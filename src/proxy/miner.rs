@@ -111,13 +111,15 @@ impl Miner {
 }
 
 /// Sends a mapper's current job to one miner: the login reply for a miner waiting for its
-/// first job, a job notification otherwise. Only the fixed byte is patched per miner.
+/// first job, a job notification otherwise. Only the fixed byte is patched per miner. A job
+/// counts as activity (RFC 6): a slow miner that rarely finds a share is not idle.
 pub(super) fn deliver_job(
     mapper: &mut Mapper,
     miner: &mut Miner,
     slot: u8,
     scratch: &mut Vec<u8>,
     extensions: &[&str],
+    now: Instant,
 ) -> Result<(), String> {
     if matches!(miner.state, MinerState::WaitLogin | MinerState::Closing) {
         return Ok(());
@@ -143,6 +145,7 @@ pub(super) fn deliver_job(
         }
         _ => miner.conn.send(&line.line),
     };
+    miner.last_seen = now;
     sent.map_err(|e| e.to_string())
 }
 
@@ -270,7 +273,7 @@ impl Proxy {
         }
         let Proxy { splitter, miners, scratch, extensions, .. } = self;
         if let Some(mapper) = splitter.mapper_mut(assigned.upstream).filter(|m| m.is_live())
-            && let Err(why) = deliver_job(mapper, &mut miners[id.0], assigned.slot, scratch, extensions)
+            && let Err(why) = deliver_job(mapper, &mut miners[id.0], assigned.slot, scratch, extensions, now)
         {
             self.close_miner(id, &why);
         }

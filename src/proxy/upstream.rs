@@ -280,7 +280,7 @@ impl Proxy {
                 };
                 self.answer_share(p, result.map(|_| ()).map_err(StratumError::Pool), now);
             }
-            PoolMessage::Job(params) if link.phase == Phase::Active => self.new_job(uid, &params),
+            PoolMessage::Job(params) if link.phase == Phase::Active => self.new_job(uid, &params, now),
             PoolMessage::Job(_) => log::warn!("upstream #{}: job before login, ignored", uid.0),
             PoolMessage::Other(method) => log::debug!("upstream #{}: ignoring method {method}", uid.0),
         }
@@ -301,13 +301,13 @@ impl Proxy {
             log::info!("upstream #{} logged in to {}{}", uid.0, pool.url, if index > 0 { " (fallback)" } else { "" });
         }
         match login.job {
-            Some(job) => self.new_job(uid, &job),
+            Some(job) => self.new_job(uid, &job, now),
             None => log::debug!("upstream #{}: login reply without a job, waiting for one", uid.0),
         }
     }
 
     /// Takes a job from the pool, encodes it once, and sends it to every miner on the upstream.
-    fn new_job(&mut self, uid: UpstreamId, params: &serde_json::Value) {
+    fn new_job(&mut self, uid: UpstreamId, params: &serde_json::Value, now: Instant) {
         let Some(link) = self.links[uid.0].as_ref() else { return };
         let generation = link.generation;
         let default_algo = self.pool_at(link.pool).and_then(|p| p.algo.clone());
@@ -321,18 +321,18 @@ impl Proxy {
         log::debug!("upstream #{}: new job {} diff {}", uid.0, job.job_id, job.diff);
         let Some(mapper) = self.splitter.mapper_mut(uid) else { return };
         mapper.set_job(job, generation);
-        self.broadcast(uid);
+        self.broadcast(uid, now);
     }
 
     /// Sends the upstream's current job to each of its miners.
-    pub(super) fn broadcast(&mut self, uid: UpstreamId) {
+    pub(super) fn broadcast(&mut self, uid: UpstreamId, now: Instant) {
         let Proxy { splitter, miners, scratch, extensions, .. } = self;
         let Some(mapper) = splitter.mapper_mut(uid) else { return };
         let mut failed: Vec<(MinerId, String)> = Vec::new();
         for slot in 0..mapper.storage().capacity() {
             let Some(mid) = mapper.storage().miner_at(slot) else { continue };
             let Some(miner) = miners.get_mut(mid.0) else { continue };
-            if let Err(why) = deliver_job(mapper, miner, slot as u8, scratch, extensions) {
+            if let Err(why) = deliver_job(mapper, miner, slot as u8, scratch, extensions, now) {
                 failed.push((mid, why));
             }
         }
