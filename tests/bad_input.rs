@@ -104,3 +104,36 @@ fn a_pool_flooding_an_endless_line_is_cut_off_and_reconnected() {
     let job = m.next_job();
     assert!(job["job_id"].is_string());
 }
+
+#[test]
+fn a_miner_that_stops_reading_is_dropped_not_buffered() {
+    let pool = MockPool::start(1000);
+    let mut cfg = config(Mode::NiceHash, &[pool.url()]);
+    cfg.http.enabled = true;
+    cfg.http.port = 0;
+    let proxy = RunningProxy::start(cfg);
+    let mut reader = proxy.miner();
+    reader.login();
+    let mut stuck = proxy.miner();
+    stuck.login();
+    // `stuck` never reads again. Push more job bytes than the kernel buffers plus the
+    // proxy's per-miner output bound can hold.
+    let miners = || http_get(proxy.http.unwrap(), "/1/summary", "").json()["miners"]["now"].as_u64();
+    let mut pushed = 0;
+    while miners() == Some(2) && pushed < 200 {
+        for _ in 0..200 {
+            pool.push_job();
+        }
+        pushed += 1;
+        // Keep the reading miner drained so only `stuck` backs up.
+        while reader.recv_within(std::time::Duration::from_millis(1)).is_some() {}
+    }
+    assert!(wait_until(WAIT, || miners() == Some(1)), "the stuck miner was dropped after {pushed}x200 jobs");
+    let id = reader.send("keepalived", json!({"id": reader.session.clone()}));
+    loop {
+        let v = reader.recv();
+        if v["id"] == id {
+            break;
+        }
+    }
+}
