@@ -23,6 +23,12 @@ pub enum Source {
     Signal,
     /// The waker another thread uses to stop the loop (tests, embedding).
     Waker,
+    /// The client side of a transparent jump, by jump slab key.
+    JumpClient(usize),
+    /// The target side of a transparent jump, by jump slab key.
+    JumpTarget(usize),
+    /// A connection waiting for its PROXY protocol header, by slab key.
+    Incoming(usize),
 }
 
 impl Source {
@@ -36,6 +42,9 @@ impl Source {
             Source::Http(k) => (5, k),
             Source::Signal => (6, 0),
             Source::Waker => (7, 0),
+            Source::JumpClient(k) => (8, k),
+            Source::JumpTarget(k) => (9, k),
+            Source::Incoming(k) => (10, k),
         };
         debug_assert!(key <= KEY_MASK);
         Token((kind << SHIFT) | (key & KEY_MASK))
@@ -52,6 +61,9 @@ impl Source {
             5 => Source::Http(key),
             6 => Source::Signal,
             7 => Source::Waker,
+            8 => Source::JumpClient(key),
+            9 => Source::JumpTarget(key),
+            10 => Source::Incoming(key),
             _ => return None,
         })
     }
@@ -73,6 +85,9 @@ mod tests {
             Source::Http(99),
             Source::Signal,
             Source::Waker,
+            Source::JumpClient(5),
+            Source::JumpTarget(5),
+            Source::Incoming(42),
         ] {
             assert_eq!(Source::from_token(s.token()), Some(s));
         }

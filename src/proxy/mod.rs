@@ -7,17 +7,20 @@
 //! never reused within a batch).
 
 mod custom_diff;
+mod jump;
+mod listen;
 mod miner;
 mod upstream;
 
+pub use jump::{JUMP_BUFFER, JumpPortStats};
 pub use miner::{Miner, MinerState};
 
-use crate::config::{BindKind, Config, Mode};
+use crate::config::{Config, Mode};
 use crate::net::{LineReader, Source};
 use crate::splitter::Splitter;
 use crate::stats::Stats;
 use crate::{MinerId, UpstreamId};
-use mio::net::TcpListener;
+use listen::{Incoming, Listener};
 use mio::{Events, Interest, Poll, Waker};
 use slab::Slab;
 use std::io;
@@ -60,11 +63,6 @@ impl StopHandle {
     }
 }
 
-struct Listener {
-    socket: TcpListener,
-    addr: SocketAddr,
-}
-
 /// The proxy: everything the loop owns.
 pub struct Proxy {
     cfg: Config,
@@ -72,6 +70,12 @@ pub struct Proxy {
     listeners: Vec<Listener>,
     miners: Slab<Miner>,
     links: Vec<Option<Link>>,
+    /// Transparent ports and their pairs.
+    jumps: jump::Jumps,
+    /// Connections waiting for a PROXY protocol header.
+    incoming: Slab<Incoming>,
+    /// Inbound TLS, when some bind uses it.
+    server_tls: Option<crate::net::tls::ServerTls>,
     splitter: Splitter,
     stats: Stats,
     reader: LineReader,
@@ -98,19 +102,7 @@ impl Proxy {
     pub fn bind(cfg: Config) -> io::Result<Proxy> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), Source::Waker.token())?);
-        let mut listeners = Vec::new();
-        for bind in &cfg.binds {
-            if bind.kind != BindKind::Stratum || bind.tls {
-                log::warn!("bind {}: {} ports are not supported yet; skipped", bind.addr, if bind.tls { "TLS" } else { "transparent" });
-                continue;
-            }
-            let mut socket =
-                TcpListener::bind(bind.addr).map_err(|e| io::Error::new(e.kind(), format!("listen on {} failed: {e}", bind.addr)))?;
-            poll.registry().register(&mut socket, Source::Listener(listeners.len()).token(), Interest::READABLE)?;
-            let addr = socket.local_addr()?;
-            log::info!("listening on {addr} ({})", if cfg.mode == Mode::NiceHash { "nicehash" } else { "simple" });
-            listeners.push(Listener { socket, addr });
-        }
+        let (listeners, server_tls, jumps) = listen::open(&cfg, &poll)?;
         let mut extensions = vec!["algo"];
         if cfg.mode == Mode::NiceHash {
             extensions.push("nicehash");
@@ -125,6 +117,9 @@ impl Proxy {
             listeners,
             miners: Slab::new(),
             links: Vec::new(),
+            jumps,
+            incoming: Slab::new(),
+            server_tls,
             splitter,
             stats: Stats::default(),
             reader: LineReader::new(2 * MAX_POOL_LINE),
@@ -209,10 +204,14 @@ impl Proxy {
                             self.begin_stop(now);
                         }
                     }
+                    Some(Source::JumpClient(key)) => self.jump_event(key, jump::Side::Client, event),
+                    Some(Source::JumpTarget(key)) => self.jump_event(key, jump::Side::Target, event),
+                    Some(Source::Incoming(key)) => self.incoming_event(key, now),
                     Some(Source::HttpListener | Source::Http(_)) | None => {}
                 }
             }
             self.reap(now);
+            self.reap_jumps();
         }
     }
 
@@ -249,21 +248,7 @@ impl Proxy {
         loop {
             let Some(listener) = self.listeners.get(idx) else { return };
             match listener.socket.accept() {
-                Ok((mut stream, peer)) => {
-                    let entry = self.miners.vacant_entry();
-                    let key = entry.key();
-                    let interest = Interest::READABLE | Interest::WRITABLE;
-                    if let Err(e) = self.poll.registry().register(&mut stream, Source::Miner(key).token(), interest) {
-                        log::warn!("{peer}: cannot register connection: {e}");
-                        continue;
-                    }
-                    let _ = stream.set_nodelay(true);
-                    self.next_seq += 1;
-                    let port = listener.addr.port();
-                    entry.insert(Miner::new(self.next_seq, stream, peer, port, now));
-                    self.stats.on_connect();
-                    log::debug!("miner {peer} connected (#{})", self.next_seq);
-                }
+                Ok((stream, peer)) => self.accepted(idx, stream, peer, now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -285,6 +270,8 @@ impl Proxy {
             }
         }
         self.miner_timeouts(now);
+        self.jump_tick(now);
+        self.incoming_tick(now);
         self.upstream_tick(now);
         for id in self.splitter.collect_idle(now) {
             log::debug!("upstream #{} idle, closing", id.0);
