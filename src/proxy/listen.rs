@@ -198,3 +198,10 @@ impl Proxy {
         }
     }
 }
+
+impl Proxy {
+    /// SHA-256 fingerprint of the certificate TLS binds present, when one is in use.
+    pub fn tls_fingerprint(&self) -> Option<&str> {
+        self.server_tls.as_ref().map(|t| t.fingerprint.as_str())
+    }
+}
