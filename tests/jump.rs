@@ -133,3 +133,58 @@ fn miner_through_jump_to_a_tls_proxy_reaches_the_pool() {
     assert_eq!(s.target_fingerprint.as_deref(), b.fingerprint.as_deref(), "the target's certificate fingerprint is kept");
     assert!(s.bytes_up > 0 && s.bytes_down > 0);
 }
+
+#[test]
+fn bytes_sent_before_the_target_tls_handshake_ends_are_held_not_dropped() {
+    let (target, conns) = handing_server();
+    let a = Running::start(binds_only(vec![jump_bind(target, true, false)]));
+    let mut c = connect(a.addrs[0]);
+    let t = conns.recv_timeout(WAIT).expect("target reached");
+    // The target does not answer the TLS hello yet; the client sends more than rustls
+    // would hold before the handshake (64 KiB).
+    let data = noise(256 * 1024, 5);
+    let (mut w, sent) = (c.try_clone().unwrap(), data.clone());
+    let writer = std::thread::spawn(move || w.write_all(&sent).unwrap());
+    // Let the jump read what it will (nothing observable to wait on from outside).
+    std::thread::sleep(Duration::from_millis(200));
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
+    let cfg = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![made.cert.der().clone()], key)
+        .unwrap();
+    t.set_read_timeout(Some(WAIT)).unwrap();
+    let mut tls = rustls::StreamOwned::new(rustls::ServerConnection::new(std::sync::Arc::new(cfg)).unwrap(), t);
+    let mut got = vec![0u8; data.len()];
+    tls.read_exact(&mut got).expect("every byte arrives once the handshake ends");
+    writer.join().unwrap();
+    assert!(got == data);
+    tls.write_all(b"ok").unwrap();
+    tls.flush().unwrap();
+    let mut back = [0u8; 2];
+    c.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"ok");
+}
+
+#[test]
+fn megabytes_pass_through_a_tls_target_jump_and_a_tls_terminating_jump() {
+    let echo = echo_server();
+    // B ends TLS and echoes; A starts TLS toward B while the client is already sending.
+    let b = Running::start(binds_only(vec![jump_bind(echo, false, true)]));
+    let a = Running::start(binds_only(vec![jump_bind(b.addrs[0], true, false)]));
+    let mut c = connect(a.addrs[0]);
+    let data = noise(2 << 20, 11);
+    let (mut w, sent) = (c.try_clone().unwrap(), data.clone());
+    let writer = std::thread::spawn(move || {
+        w.write_all(&sent).unwrap();
+        w.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).expect("echo through both jumps");
+    writer.join().unwrap();
+    assert!(back == data, "{} bytes back of {}", back.len(), data.len());
+    let a = a.finish();
+    assert!(a.jump_stats()[0].max_queued <= JUMP_BUFFER);
+}

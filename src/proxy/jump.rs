@@ -77,6 +77,8 @@ struct Half {
     shut: bool,
     /// The other side ended; shut our write half once the queue is empty.
     shut_wanted: bool,
+    /// Plaintext rustls holds for us until our TLS handshake ends (not in `queued()`).
+    held: usize,
 }
 
 #[derive(Debug)]
@@ -140,25 +142,31 @@ impl Jumps {
         self.closing.push(key);
     }
 
-    /// Moves bytes `from` -> the other side while the other side has room.
-    fn pump(&mut self, key: usize, from: Side) {
+    /// Moves bytes `from` -> the other side while the other side has room; returns
+    /// whether anything was read.
+    fn pump(&mut self, key: usize, from: Side) -> bool {
         let Jumps { pairs, stats, buf, .. } = self;
-        let Some(j) = pairs.get_mut(key) else { return };
+        let Some(j) = pairs.get_mut(key) else { return false };
         if j.closing || !j.connected {
-            return;
+            return false;
         }
+        let mut moved = false;
         let stats = &mut stats[j.port];
         let (src, dst) = j.halves(from);
         let failed = loop {
             if src.eof {
                 break None;
             }
-            let room = JUMP_BUFFER.saturating_sub(dst.conn.queued() + TLS_SLACK).min(READ_CHUNK);
+            if !dst.conn.is_handshaking() {
+                dst.held = 0;
+            }
+            let room = JUMP_BUFFER.saturating_sub(dst.conn.queued() + dst.held + TLS_SLACK).min(READ_CHUNK);
             if room == 0 {
                 break None;
             }
             match src.conn.read(&mut buf[..room]) {
                 Ok(0) => {
+                    moved = true;
                     src.eof = true;
                     dst.shut_wanted = true;
                     match dst.conn.close_write() {
@@ -167,8 +175,12 @@ impl Jumps {
                     }
                 }
                 Ok(n) => {
+                    moved = true;
                     if let Err(e) = dst.conn.send(&buf[..n]) {
                         break Some(format!("{e}"));
+                    }
+                    if dst.conn.is_handshaking() {
+                        dst.held += n;
                     }
                     stats.max_queued = stats.max_queued.max(dst.conn.queued());
                     match from {
@@ -185,9 +197,12 @@ impl Jumps {
         if let Some(why) = failed {
             log::info!("jump {} -> {}: {why}; closing", j.peer, stats.target);
             self.close(key, &why);
+            return false;
         } else if done {
             self.close(key, "both sides finished");
+            return false;
         }
+        moved
     }
 
     /// Writable: flush the queue and finish a pending half-close.
@@ -287,7 +302,7 @@ impl Proxy {
             let _ = registry.deregister(client.stream());
             return fail(&mut self.jumps, format!("cannot register sockets: {e}"));
         }
-        let half = |conn| Half { conn, eof: false, shut: false, shut_wanted: false };
+        let half = |conn| Half { conn, eof: false, shut: false, shut_wanted: false, held: 0 };
         entry.insert(Jump { port, peer, client: half(client), target: half(target), connected: false, early, since: now, closing: false });
         if self.jumps.buf.is_empty() {
             self.jumps.buf = vec![0; READ_CHUNK];
@@ -330,9 +345,10 @@ impl Proxy {
         if event.is_writable() {
             self.jumps.flush(key, side);
         }
-        // Either side's event may free room or bring bytes: move both directions.
-        self.jumps.pump(key, Side::Client);
-        self.jumps.pump(key, Side::Target);
+        // Either side's event may free room or bring bytes: move both directions, and go
+        // again while bytes moved, since a handshake ending on one side frees room for the
+        // other without any further socket event.
+        while self.jumps.pump(key, Side::Client) | self.jumps.pump(key, Side::Target) {}
         if side == Side::Target {
             self.jumps.note_fingerprint(key);
         }
