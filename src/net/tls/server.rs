@@ -40,6 +40,19 @@ pub fn server_config(cfg: &TlsConfig) -> Result<ServerTls, TlsError> {
     Ok(ServerTls { config: Arc::new(config), fingerprint })
 }
 
+/// Checks the `tls` settings that need no files (protocols, ciphers), so the binary can
+/// refuse a bad config before anything listens.
+pub fn check(cfg: &TlsConfig) -> Result<(), TlsError> {
+    protocol_versions(cfg.protocols.as_deref())?;
+    if let Some(names) = cfg.ciphers.as_deref() {
+        cipher_suites(&rustls::crypto::ring::default_provider(), names)?;
+    }
+    if cfg.cert.is_some() != cfg.cert_key.is_some() {
+        return Err(TlsError::config("tls.cert", "cert and cert_key must be given together"));
+    }
+    Ok(())
+}
+
 fn load_pem(cert: &str, key: &str) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
     let chain: Vec<_> = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<_, _>>())
