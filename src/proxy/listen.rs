@@ -104,7 +104,7 @@ impl Proxy {
     fn serve(&mut self, how: Serve, stream: TcpStream, peer: SocketAddr, early: Vec<u8>, now: Instant) {
         let tls = if how.tls { self.server_tls.as_ref().map(|t| t.config.clone()) } else { None };
         match how.jump {
-            Some(port) => self.open_jump(port, stream, peer, tls, early),
+            Some(port) => self.open_jump(port, stream, peer, tls, early, now),
             None => self.add_miner(stream, peer, how.port, tls, early, now),
         }
     }

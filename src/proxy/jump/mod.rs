@@ -11,14 +11,17 @@
 //! side is passed on as a half-close; an error on either side, or both directions ended,
 //! closes the pair.
 
+mod pairs;
+
 use super::Proxy;
 use crate::net::tls::{self, Trust};
 use crate::net::{Conn, Source, proxy_protocol};
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Registry};
+pub(super) use pairs::Jumps;
+use pairs::{Half, Jump};
 use rustls::{ServerConfig, ServerConnection};
-use slab::Slab;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
@@ -27,9 +30,9 @@ use std::time::{Duration, Instant};
 /// Most bytes queued toward one side of a jump.
 pub const JUMP_BUFFER: usize = 64 * 1024;
 /// Largest single read.
-const READ_CHUNK: usize = 16 * 1024;
+pub(super) const READ_CHUNK: usize = 16 * 1024;
 /// Room kept for TLS record overhead, so a TLS queue stays under the bound too.
-const TLS_SLACK: usize = 256;
+pub(super) const TLS_SLACK: usize = 256;
 /// Connecting to the target must finish within this.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -68,173 +71,6 @@ pub(super) enum Side {
     Target,
 }
 
-#[derive(Debug)]
-struct Half {
-    conn: Conn,
-    /// This side sent its end of stream.
-    eof: bool,
-    /// We passed the other side's end on (write half shut).
-    shut: bool,
-    /// The other side ended; shut our write half once the queue is empty.
-    shut_wanted: bool,
-    /// Plaintext rustls holds for us until our TLS handshake ends (not in `queued()`).
-    held: usize,
-}
-
-#[derive(Debug)]
-struct Jump {
-    port: usize,
-    peer: SocketAddr,
-    client: Half,
-    target: Half,
-    connected: bool,
-    /// Plain bytes the client sent with its PROXY header, for the target.
-    early: Vec<u8>,
-    since: Instant,
-    closing: bool,
-}
-
-impl Jump {
-    fn halves(&mut self, from: Side) -> (&mut Half, &mut Half) {
-        match from {
-            Side::Client => (&mut self.client, &mut self.target),
-            Side::Target => (&mut self.target, &mut self.client),
-        }
-    }
-}
-
-/// Every jump pair and port, owned by the loop.
-#[derive(Debug, Default)]
-pub(super) struct Jumps {
-    pairs: Slab<Jump>,
-    pub targets: Vec<JumpTarget>,
-    pub stats: Vec<JumpPortStats>,
-    closing: Vec<usize>,
-    buf: Vec<u8>,
-}
-
-impl Jumps {
-    /// Adds a transparent port; returns its index.
-    pub fn add_port(&mut self, addr: SocketAddr, target: JumpTarget) -> usize {
-        let stats = JumpPortStats {
-            addr,
-            target: target.target.clone(),
-            active: 0,
-            total: 0,
-            failed: 0,
-            bytes_up: 0,
-            bytes_down: 0,
-            max_queued: 0,
-            target_fingerprint: None,
-        };
-        self.targets.push(target);
-        self.stats.push(stats);
-        self.stats.len() - 1
-    }
-
-    fn close(&mut self, key: usize, why: &str) {
-        let Some(j) = self.pairs.get_mut(key) else { return };
-        if j.closing {
-            return;
-        }
-        j.closing = true;
-        log::debug!("jump {} -> {}: closing: {why}", j.peer, self.stats[j.port].target);
-        self.closing.push(key);
-    }
-
-    /// Moves bytes `from` -> the other side while the other side has room; returns
-    /// whether anything was read.
-    fn pump(&mut self, key: usize, from: Side) -> bool {
-        let Jumps { pairs, stats, buf, .. } = self;
-        let Some(j) = pairs.get_mut(key) else { return false };
-        if j.closing || !j.connected {
-            return false;
-        }
-        let mut moved = false;
-        let stats = &mut stats[j.port];
-        let (src, dst) = j.halves(from);
-        let failed = loop {
-            if src.eof {
-                break None;
-            }
-            if !dst.conn.is_handshaking() {
-                dst.held = 0;
-            }
-            let room = JUMP_BUFFER.saturating_sub(dst.conn.queued() + dst.held + TLS_SLACK).min(READ_CHUNK);
-            if room == 0 {
-                break None;
-            }
-            match src.conn.read(&mut buf[..room]) {
-                Ok(0) => {
-                    moved = true;
-                    src.eof = true;
-                    dst.shut_wanted = true;
-                    match dst.conn.close_write() {
-                        Ok(done) => dst.shut = done,
-                        Err(e) => break Some(format!("{e}")),
-                    }
-                }
-                Ok(n) => {
-                    moved = true;
-                    if let Err(e) = dst.conn.send(&buf[..n]) {
-                        break Some(format!("{e}"));
-                    }
-                    if dst.conn.is_handshaking() {
-                        dst.held += n;
-                    }
-                    stats.max_queued = stats.max_queued.max(dst.conn.queued());
-                    match from {
-                        Side::Client => stats.bytes_up += n as u64,
-                        Side::Target => stats.bytes_down += n as u64,
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break None,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => break Some(format!("{} side: {e}", if from == Side::Client { "client" } else { "target" })),
-            }
-        };
-        let done = j.client.eof && j.target.eof && j.client.shut && j.target.shut;
-        if let Some(why) = failed {
-            log::info!("jump {} -> {}: {why}; closing", j.peer, stats.target);
-            self.close(key, &why);
-            return false;
-        } else if done {
-            self.close(key, "both sides finished");
-            return false;
-        }
-        moved
-    }
-
-    /// Writable: flush the queue and finish a pending half-close.
-    fn flush(&mut self, key: usize, side: Side) {
-        let Some(j) = self.pairs.get_mut(key) else { return };
-        let (half, _) = j.halves(side);
-        let mut result = half.conn.flush();
-        if result.is_ok() && half.shut_wanted && !half.shut {
-            result = half.conn.close_write().map(|done| half.shut = done);
-        }
-        if let Err(e) = result {
-            let why = format!("{e}");
-            log::info!("jump {} -> {}: {why}; closing", j.peer, self.stats[j.port].target);
-            self.close(key, &why);
-        }
-    }
-
-    /// Logs the target's certificate fingerprint when it is new for this port.
-    fn note_fingerprint(&mut self, key: usize) {
-        let Some(j) = self.pairs.get(key) else { return };
-        let Some(cert) = j.target.conn.tls().filter(|t| !t.is_handshaking()).and_then(|t| t.peer_certificates()?.first().cloned()) else {
-            return;
-        };
-        let fp = tls::fingerprint(&cert);
-        let stats = &mut self.stats[j.port];
-        if stats.target_fingerprint.as_deref() != Some(fp.as_str()) {
-            log::warn!("jump port {} -> {}: target certificate not verified; its SHA-256 fingerprint is {fp}", stats.addr, stats.target);
-            stats.target_fingerprint = Some(fp);
-        }
-    }
-}
-
 fn register(registry: &Registry, conn: &mut Conn, source: Source) -> io::Result<()> {
     registry.register(conn.stream(), source.token(), Interest::READABLE | Interest::WRITABLE)
 }
@@ -248,8 +84,15 @@ impl Proxy {
     /// Starts a jump for an accepted client: connects to the target (non-blocking); a
     /// target that cannot be reached closes the client. `early` is what the client sent
     /// along with a PROXY header.
-    pub(super) fn open_jump(&mut self, port: usize, stream: TcpStream, peer: SocketAddr, tls: Option<Arc<ServerConfig>>, early: Vec<u8>) {
-        let now = Instant::now();
+    pub(super) fn open_jump(
+        &mut self,
+        port: usize,
+        stream: TcpStream,
+        peer: SocketAddr,
+        tls: Option<Arc<ServerConfig>>,
+        early: Vec<u8>,
+        now: Instant,
+    ) {
         let Some(t) = self.jumps.targets.get(port).cloned() else { return };
         let local = stream.local_addr().ok();
         let fail = |jumps: &mut Jumps, why: String| {
@@ -303,7 +146,17 @@ impl Proxy {
             return fail(&mut self.jumps, format!("cannot register sockets: {e}"));
         }
         let half = |conn| Half { conn, eof: false, shut: false, shut_wanted: false, held: 0 };
-        entry.insert(Jump { port, peer, client: half(client), target: half(target), connected: false, early, since: now, closing: false });
+        entry.insert(Jump {
+            port,
+            peer,
+            client: half(client),
+            target: half(target),
+            connected: false,
+            early,
+            fingerprint_noted: false,
+            since: now,
+            closing: false,
+        });
         if self.jumps.buf.is_empty() {
             self.jumps.buf = vec![0; READ_CHUNK];
         }
@@ -348,8 +201,17 @@ impl Proxy {
         // Either side's event may free room or bring bytes: move both directions, and go
         // again while bytes moved, since a handshake ending on one side frees room for the
         // other without any further socket event.
-        while self.jumps.pump(key, Side::Client) | self.jumps.pump(key, Side::Target) {}
-        if side == Side::Target {
+        // Each pump reads until the socket would block or the other side is full, so an
+        // event will come. The exception is room held for a TLS handshake: when it ends
+        // during this round, no event says so, hence another round.
+        for _ in 0..4 {
+            let before = self.jumps.handshaking(key);
+            let moved = self.jumps.pump(key, Side::Client) | self.jumps.pump(key, Side::Target);
+            if !moved && self.jumps.handshaking(key) == before {
+                break;
+            }
+        }
+        if side == Side::Target && self.jumps.pairs.get(key).is_some_and(|j| !j.fingerprint_noted) {
             self.jumps.note_fingerprint(key);
         }
     }
