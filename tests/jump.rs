@@ -188,3 +188,26 @@ fn megabytes_pass_through_a_tls_target_jump_and_a_tls_terminating_jump() {
     let a = a.finish();
     assert!(a.jump_stats()[0].max_queued <= JUMP_BUFFER);
 }
+
+#[test]
+fn a_client_that_never_reads_does_not_grow_the_jump_buffer() {
+    let (target, conns) = handing_server();
+    let proxy = Running::start(binds_only(vec![jump_bind(target, false, false)]));
+    let _client = connect(proxy.addrs[0]);
+    let t = conns.recv_timeout(WAIT).expect("target reached");
+    t.set_write_timeout(Some(Duration::from_millis(300))).unwrap();
+    let chunk = vec![0xa5; 64 * 1024];
+    let (mut pushed, end) = (0usize, Instant::now() + Duration::from_secs(20));
+    let mut w = &t;
+    while pushed < 64 << 20 && Instant::now() < end {
+        match w.write(&chunk) {
+            Ok(n) => pushed += n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            Err(e) => panic!("target write failed: {e}"),
+        }
+    }
+    let proxy = proxy.finish();
+    let s = &proxy.jump_stats()[0];
+    assert!(s.max_queued <= JUMP_BUFFER, "jump queued {} bytes", s.max_queued);
+    assert!(s.bytes_down < pushed as u64, "the jump stopped taking bytes ({} of {pushed})", s.bytes_down);
+}

@@ -167,3 +167,44 @@ fn unverifiable_pool_without_pin_is_refused() {
     m.login();
     assert_eq!((selfsigned.logins(), fallback.logins()), (0, 1), "a self-signed pool fails web-root verification");
 }
+
+#[test]
+fn sni_names_the_pool_host() {
+    use std::net::TcpListener;
+    // Listen on the same port for both loopback families, whichever "localhost" resolves to.
+    let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = v4.local_addr().unwrap().port();
+    let v6 = TcpListener::bind(("::1", port)).ok();
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![made.cert.der().clone()], key)
+        .unwrap();
+    let cfg = std::sync::Arc::new(cfg);
+    let (tx, rx) = std::sync::mpsc::channel();
+    for l in std::iter::once(v4).chain(v6) {
+        let (cfg, tx) = (cfg.clone(), tx.clone());
+        std::thread::spawn(move || {
+            let Ok((mut sock, _)) = l.accept() else { return };
+            sock.set_read_timeout(Some(WAIT)).unwrap();
+            let mut conn = rustls::ServerConnection::new(cfg).unwrap();
+            while conn.is_handshaking() {
+                if conn.complete_io(&mut sock).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(conn.server_name().map(str::to_string));
+        });
+    }
+    let mut cfg = support::config(Mode::NiceHash, &[]);
+    cfg.pools = vec![tls_pool_config(format!("localhost:{port}"), None, true)];
+    let proxy = support::RunningProxy::start(cfg);
+    let mut m = proxy.miner();
+    m.send("login", serde_json::json!({"login": "W", "pass": "x", "agent": "a"}));
+    let sni = rx.recv_timeout(WAIT).expect("the proxy finished a handshake");
+    assert_eq!(sni.as_deref(), Some("localhost"));
+}
