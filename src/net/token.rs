@@ -42,9 +42,9 @@ impl Source {
             Source::Http(k) => (5, k),
             Source::Signal => (6, 0),
             Source::Waker => (7, 0),
-            Source::JumpClient(k) => (8, k),
-            Source::JumpTarget(k) => (9, k),
-            Source::Incoming(k) => (10, k),
+            Source::JumpClient(k) => (9, k),
+            Source::JumpTarget(k) => (10, k),
+            Source::Incoming(k) => (11, k),
         };
         debug_assert!(key <= KEY_MASK);
         Token((kind << SHIFT) | (key & KEY_MASK))
@@ -61,9 +61,9 @@ impl Source {
             5 => Source::Http(key),
             6 => Source::Signal,
             7 => Source::Waker,
-            8 => Source::JumpClient(key),
-            9 => Source::JumpTarget(key),
-            10 => Source::Incoming(key),
+            9 => Source::JumpClient(key),
+            10 => Source::JumpTarget(key),
+            11 => Source::Incoming(key),
             _ => return None,
         })
     }
