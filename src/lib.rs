@@ -7,7 +7,9 @@
 //!
 //! - [`net`]: sockets. One [`net::Conn`] type for miners and pools (write-through output,
 //!   bounded queue), line framing over one shared read buffer ([`net::LineReader`]), and
-//!   the mapping of mio tokens to what they stand for ([`net::Source`]).
+//!   the mapping of mio tokens to what they stand for ([`net::Source`]). TLS runs inside
+//!   `Conn` ([`net::tls`], rustls with ring), and [`net::proxy_protocol`] parses PROXY
+//!   protocol headers without I/O.
 //! - [`stratum`]: the CryptoNote dialect. Jobs and targets, parsing miner requests, the
 //!   error strings miners expect, and encoders that write replies straight into buffers.
 //! - [`splitter`]: who mines on which upstream, with no sockets. A [`splitter::Mapper`]
@@ -16,7 +18,9 @@
 //!   target, share checks, and submits in flight.
 //! - [`pool`]: what pools send and the failover order, with no sockets.
 //! - [`proxy`]: the event loop that owns every socket and performs what the parts above
-//!   decide: miners in a slab, upstream links by upstream id, the 1-second tick.
+//!   decide: miners in a slab, upstream links by upstream id, the 1-second tick. Ports
+//!   with `"mode": "transparent"` are jump ports: bytes pass unparsed to a fixed target,
+//!   with bounded buffers, counted per port ([`proxy::JumpPortStats`]).
 //! - [`config`]: xmrig-proxy compatible `config.json` and command line.
 //! - [`stats`]: counters the loop keeps as events happen.
 //!

@@ -87,6 +87,9 @@ fn check(cfg: &Config) -> Result<(), String> {
     if stratum && !cfg.pools.iter().any(|p| p.enabled) {
         return Err("pools: at least one enabled pool is required (config \"pools\" or -o URL)".into());
     }
+    if cfg.binds.iter().any(|b| b.tls) {
+        stratum_proxy::net::tls::server::check(&cfg.tls).map_err(|e| e.to_string())?;
+    }
     Ok(())
 }
 

@@ -35,7 +35,7 @@ impl LineReader {
     /// or the buffer is full. A read that returns less than asked has emptied the socket:
     /// with edge-triggered readiness anything arriving later raises a new event, so the
     /// reader stops there and saves the `EAGAIN` read, unless `drain` (the event reported
-    /// the peer's close) asks to read on to the end of stream.
+    /// the peer's close) asks to read on to the end of stream, or the stream is TLS.
     pub fn fill(&mut self, conn: &mut Conn, drain: bool) -> Result<Fill, ConnError> {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
@@ -54,7 +54,9 @@ impl LineReader {
                 Ok(n) => {
                     let asked = self.buf.len() - self.end;
                     self.end += n;
-                    if n < asked && !drain {
+                    // Under TLS a short read says nothing about the socket (rustls reads
+                    // records in chunks), so TLS connections always read to EAGAIN.
+                    if n < asked && !drain && conn.tls().is_none() {
                         return Ok(Fill::WouldBlock);
                     }
                 }

@@ -3,6 +3,8 @@
 
 pub mod conn;
 pub mod lines;
+pub mod proxy_protocol;
+pub mod tls;
 pub mod token;
 
 pub use conn::{Conn, ConnError};

@@ -25,6 +25,12 @@ pub enum Source {
     Hangup,
     /// The waker another thread uses to stop the loop (tests, embedding).
     Waker,
+    /// The client side of a transparent jump, by jump slab key.
+    JumpClient(usize),
+    /// The target side of a transparent jump, by jump slab key.
+    JumpTarget(usize),
+    /// A connection waiting for its PROXY protocol header, by slab key.
+    Incoming(usize),
 }
 
 impl Source {
@@ -39,6 +45,9 @@ impl Source {
             Source::Signal => (6, 0),
             Source::Waker => (7, 0),
             Source::Hangup => (8, 0),
+            Source::JumpClient(k) => (9, k),
+            Source::JumpTarget(k) => (10, k),
+            Source::Incoming(k) => (11, k),
         };
         debug_assert!(key <= KEY_MASK);
         Token((kind << SHIFT) | (key & KEY_MASK))
@@ -56,6 +65,9 @@ impl Source {
             6 => Source::Signal,
             7 => Source::Waker,
             8 => Source::Hangup,
+            9 => Source::JumpClient(key),
+            10 => Source::JumpTarget(key),
+            11 => Source::Incoming(key),
             _ => return None,
         })
     }
@@ -78,6 +90,9 @@ mod tests {
             Source::Signal,
             Source::Waker,
             Source::Hangup,
+            Source::JumpClient(5),
+            Source::JumpTarget(5),
+            Source::Incoming(42),
         ] {
             assert_eq!(Source::from_token(s.token()), Some(s));
         }

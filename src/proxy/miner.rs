@@ -150,9 +150,8 @@ pub(super) fn deliver_job(
 }
 
 impl Proxy {
-    pub(super) fn miner_event(&mut self, id: MinerId, event: &mio::event::Event, now: Instant) {
-        let (readable, writable) = (event.is_readable(), event.is_writable());
-        let drain = event.is_read_closed() || event.is_error();
+    /// Readiness on a miner socket; `drain` when the peer closed or the socket failed.
+    pub(super) fn miner_event(&mut self, id: MinerId, readable: bool, writable: bool, drain: bool, now: Instant) {
         let Some(miner) = self.miners.get_mut(id.0) else { return };
         if miner.state == MinerState::Closing {
             return;

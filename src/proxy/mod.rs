@@ -10,19 +10,23 @@ mod accounting;
 mod api;
 mod custom_diff;
 mod http;
+mod jump;
+mod listen;
 mod miner;
 mod reload;
 mod upstream;
 
+pub use jump::{JUMP_BUFFER, JumpPortStats};
 pub use miner::{Miner, MinerState};
 
-use crate::config::{BindKind, Config, Mode};
+use crate::config::{Config, Mode};
 use crate::logs::AppendLog;
 use crate::net::{LineReader, Source};
 use crate::ratelimit::RateLimiter;
 use crate::splitter::Splitter;
 use crate::stats::{Stats, Workers};
 use crate::{MinerId, UpstreamId};
+use listen::{Incoming, Listener};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Waker};
 use slab::Slab;
@@ -66,11 +70,6 @@ impl StopHandle {
     }
 }
 
-struct Listener {
-    socket: TcpListener,
-    addr: SocketAddr,
-}
-
 /// The proxy: everything the loop owns.
 pub struct Proxy {
     cfg: Config,
@@ -80,6 +79,12 @@ pub struct Proxy {
     links: Vec<Option<Link>>,
     /// Upstreams with submits to write at the end of this loop pass.
     dirty_links: Vec<UpstreamId>,
+    /// Transparent ports and their pairs.
+    jumps: jump::Jumps,
+    /// Connections waiting for a PROXY protocol header.
+    incoming: Slab<Incoming>,
+    /// Inbound TLS, when some bind uses it.
+    server_tls: Option<crate::net::tls::ServerTls>,
     splitter: Splitter,
     stats: Stats,
     workers: Workers,
@@ -115,19 +120,7 @@ impl Proxy {
     pub fn bind(cfg: Config) -> io::Result<Proxy> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), Source::Waker.token())?);
-        let mut listeners = Vec::new();
-        for bind in &cfg.binds {
-            if bind.kind != BindKind::Stratum || bind.tls {
-                log::warn!("bind {}: {} ports are not supported yet; skipped", bind.addr, if bind.tls { "TLS" } else { "transparent" });
-                continue;
-            }
-            let mut socket =
-                TcpListener::bind(bind.addr).map_err(|e| io::Error::new(e.kind(), format!("listen on {} failed: {e}", bind.addr)))?;
-            poll.registry().register(&mut socket, Source::Listener(listeners.len()).token(), Interest::READABLE)?;
-            let addr = socket.local_addr()?;
-            log::info!("listening on {addr} ({})", if cfg.mode == Mode::NiceHash { "nicehash" } else { "simple" });
-            listeners.push(Listener { socket, addr });
-        }
+        let (listeners, server_tls, jumps) = listen::open(&cfg, &poll)?;
         let mut extensions = vec!["algo"];
         if cfg.mode == Mode::NiceHash {
             extensions.push("nicehash");
@@ -148,6 +141,9 @@ impl Proxy {
             miners: Slab::new(),
             links: Vec::new(),
             dirty_links: Vec::new(),
+            jumps,
+            incoming: Slab::new(),
+            server_tls,
             splitter,
             stats: Stats::new(0),
             workers,
@@ -240,7 +236,10 @@ impl Proxy {
             for event in events.iter() {
                 match Source::from_token(event.token()) {
                     Some(Source::Listener(i)) => self.accept(i, now),
-                    Some(Source::Miner(key)) => self.miner_event(MinerId(key), event, now),
+                    Some(Source::Miner(key)) => {
+                        let drain = event.is_read_closed() || event.is_error();
+                        self.miner_event(MinerId(key), event.is_readable(), event.is_writable(), drain, now)
+                    }
                     Some(Source::Upstream(key)) => self.upstream_event(UpstreamId(key), event, now),
                     Some(Source::Signal) => self.on_signal(now),
                     Some(Source::Hangup) => self.on_hangup(now),
@@ -248,11 +247,15 @@ impl Proxy {
                     Some(Source::Waker) => {}
                     Some(Source::HttpListener) => self.http_accept(now),
                     Some(Source::Http(key)) => self.http_event(key, event.is_readable(), event.is_writable(), now),
+                    Some(Source::JumpClient(key)) => self.jump_event(key, jump::Side::Client, event),
+                    Some(Source::JumpTarget(key)) => self.jump_event(key, jump::Side::Target, event),
+                    Some(Source::Incoming(key)) => self.incoming_event(key, now),
                     None => {}
                 }
             }
             self.flush_links(now);
             self.reap(now);
+            self.reap_jumps();
         }
     }
 
@@ -295,26 +298,7 @@ impl Proxy {
         loop {
             let Some(listener) = self.listeners.get(idx) else { return };
             match listener.socket.accept() {
-                Ok((mut stream, peer)) => {
-                    let clock = self.clock(now);
-                    if !self.ratelimit.allow(peer.ip(), clock) {
-                        log::debug!("{peer}: rate limited, closing");
-                        continue;
-                    }
-                    let entry = self.miners.vacant_entry();
-                    let key = entry.key();
-                    let interest = Interest::READABLE | Interest::WRITABLE;
-                    if let Err(e) = self.poll.registry().register(&mut stream, Source::Miner(key).token(), interest) {
-                        log::warn!("{peer}: cannot register connection: {e}");
-                        continue;
-                    }
-                    let _ = stream.set_nodelay(true);
-                    self.next_seq += 1;
-                    let port = listener.addr.port();
-                    entry.insert(Miner::new(self.next_seq, stream, peer, port, now));
-                    self.stats.on_connect();
-                    log::debug!("miner {peer} connected (#{})", self.next_seq);
-                }
+                Ok((stream, peer)) => self.accepted(idx, stream, peer, now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -342,6 +326,8 @@ impl Proxy {
         self.reload_tick(now);
         self.miner_timeouts(now);
         self.http_tick(now);
+        self.jump_tick(now);
+        self.incoming_tick(now);
         self.upstream_tick(now);
         for id in self.splitter.collect_idle(now) {
             log::debug!("upstream #{} idle, closing", id.0);

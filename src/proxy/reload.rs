@@ -16,12 +16,17 @@ use std::time::{Duration, Instant, SystemTime};
 #[derive(Debug)]
 pub(super) struct Watched {
     path: PathBuf,
-    stamp: Option<(SystemTime, u64)>,
+    stamp: Option<Stamp>,
 }
 
-fn stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
+/// What says a file changed: modification time (coarse on some filesystems), size, and
+/// inode (editors and config managers replace files by rename).
+type Stamp = (SystemTime, u64, u64);
+
+fn stamp(path: &std::path::Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
+    Some((meta.modified().ok()?, meta.len(), meta.ino()))
 }
 
 impl Proxy {

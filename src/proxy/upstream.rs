@@ -133,7 +133,9 @@ impl Proxy {
         }
         let index = link.failover.current(n);
         link.pool = index;
-        let Some(url) = self.pool_at(index).map(|p| p.url.clone()) else { return };
+        let Some(pool) = self.pool_at(index) else { return };
+        let url = pool.url.clone();
+        let tls = pool.tls.then(|| crate::net::tls::client::connect(&url, crate::net::tls::client::trust_for(pool)));
         let stream = resolve(&url).and_then(|addr| TcpStream::connect(addr).map_err(|e| format!("connect to {url} failed: {e}")));
         let mut stream = match stream {
             Ok(s) => s,
@@ -144,8 +146,14 @@ impl Proxy {
             return self.fail_link(uid, &format!("cannot register socket: {e}"), now);
         }
         let _ = stream.set_nodelay(true);
+        let mut conn = Conn::new(stream, MAX_POOL_OUT);
+        match tls {
+            Some(Ok(session)) => conn.start_tls(session),
+            Some(Err(e)) => return self.fail_link(uid, &e.to_string(), now),
+            None => {}
+        }
         let Some(link) = self.links[uid.0].as_mut() else { return };
-        link.conn = Some(Conn::new(stream, MAX_POOL_OUT));
+        link.conn = Some(conn);
         link.phase = Phase::Connecting;
         link.since = now;
         link.retry_at = None;

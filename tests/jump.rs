@@ -1,0 +1,213 @@
+//! Transparent jump ports: bytes pass unchanged both ways, half-close is passed on, an
+//! unreachable target closes the client, a peer that does not read cannot grow the jump's
+//! memory, and the chain miner -> jump -> TLS proxy -> pool works end to end.
+
+mod netsupport;
+mod support;
+
+use netsupport::*;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+use stratum_proxy::config::Mode;
+use stratum_proxy::proxy::JUMP_BUFFER;
+use support::{MockPool, result_for};
+
+fn connect(addr: std::net::SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect to the jump");
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s
+}
+
+#[test]
+fn bytes_pass_unchanged_both_ways_without_any_pool() {
+    let target = echo_server();
+    let proxy = Running::start(binds_only(vec![jump_bind(target, false, false)]));
+    let mut c = connect(proxy.addrs[0]);
+    let data = noise(1 << 20, 7);
+    let mut w = c.try_clone().unwrap();
+    let sent = data.clone();
+    let writer = std::thread::spawn(move || {
+        w.write_all(&sent).unwrap();
+        w.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).expect("echo comes back and ends");
+    writer.join().unwrap();
+    assert!(back == data, "{} bytes back, {} sent", back.len(), data.len());
+    let proxy = proxy.finish();
+    let s = &proxy.jump_stats()[0];
+    assert_eq!((s.total, s.bytes_up, s.bytes_down), (1, data.len() as u64, data.len() as u64));
+    assert!(s.max_queued <= JUMP_BUFFER);
+}
+
+#[test]
+fn half_close_is_passed_on_and_the_answer_still_arrives() {
+    let (target, conns) = handing_server();
+    let proxy = Running::start(binds_only(vec![jump_bind(target, false, false)]));
+    let mut c = connect(proxy.addrs[0]);
+    c.write_all(b"question").unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    let mut t = conns.recv_timeout(WAIT).expect("target reached");
+    t.set_read_timeout(Some(WAIT)).unwrap();
+    let mut got = Vec::new();
+    t.read_to_end(&mut got).expect("target sees the end of the client's stream");
+    assert_eq!(got, b"question");
+    t.write_all(b"answer").unwrap();
+    drop(t);
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).expect("client sees the answer, then the end");
+    assert_eq!(back, b"answer");
+    let proxy = proxy.finish();
+    assert_eq!(proxy.jump_stats()[0].active, 0, "the pair closed once both directions ended");
+}
+
+#[test]
+fn unreachable_target_closes_the_client() {
+    let proxy = Running::start(binds_only(vec![jump_bind(support::dead_port(), false, false)]));
+    let mut c = connect(proxy.addrs[0]);
+    let mut buf = [0u8; 16];
+    let r = c.read(&mut buf);
+    assert!(matches!(r, Ok(0)) || matches!(&r, Err(e) if e.kind() == ErrorKind::ConnectionReset), "{r:?}");
+    let proxy = proxy.finish();
+    let s = &proxy.jump_stats()[0];
+    assert_eq!((s.failed, s.active), (1, 0));
+}
+
+#[test]
+fn a_target_that_never_reads_does_not_grow_the_jump_buffer() {
+    let (target, conns) = handing_server();
+    let proxy = Running::start(binds_only(vec![jump_bind(target, false, false)]));
+    let c = connect(proxy.addrs[0]);
+    let _held = conns.recv_timeout(WAIT).expect("target reached");
+    // Push until the whole path (client socket, jump, target socket) is full.
+    c.set_write_timeout(Some(Duration::from_millis(300))).unwrap();
+    let chunk = vec![0x5a; 64 * 1024];
+    let (mut pushed, end) = (0usize, Instant::now() + Duration::from_secs(20));
+    let mut w = &c;
+    while pushed < 64 << 20 && Instant::now() < end {
+        match w.write(&chunk) {
+            Ok(n) => pushed += n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            Err(e) => panic!("client write failed: {e}"),
+        }
+    }
+    assert!(pushed >= 1 << 20, "pushed only {pushed} bytes before the path filled");
+    let proxy = proxy.finish();
+    let s = &proxy.jump_stats()[0];
+    assert!(s.max_queued <= JUMP_BUFFER, "jump queued {} bytes", s.max_queued);
+    assert!(s.bytes_up < pushed as u64, "the jump stopped taking bytes ({} of {pushed})", s.bytes_up);
+}
+
+#[test]
+fn tls_terminating_jump_passes_plain_bytes_to_the_target() {
+    let target = echo_server();
+    let proxy = Running::start(binds_only(vec![jump_bind(target, false, true)]));
+    let pin = proxy.fingerprint.clone().expect("a TLS bind has a certificate");
+    let mut c = tls_connect(proxy.addrs[0], &pin);
+    let data = noise(200_000, 3);
+    c.write_all(&data).unwrap();
+    c.flush().unwrap();
+    let mut back = vec![0u8; data.len()];
+    c.read_exact(&mut back).expect("echo through TLS");
+    assert!(back == data);
+}
+
+#[test]
+fn miner_through_jump_to_a_tls_proxy_reaches_the_pool() {
+    let pool = MockPool::start(1000);
+    // Proxy B: a TLS stratum port in front of the pool.
+    let mut cfg_b = support::config(Mode::NiceHash, &[pool.url()]);
+    cfg_b.binds = vec![stratum_bind(true, false)];
+    let b = Running::start(cfg_b);
+    // Proxy A: a plain transparent port whose target is B's TLS port.
+    let a = Running::start(binds_only(vec![jump_bind(b.addrs[0], true, false)]));
+    let mut miner = LineMiner::new(connect(a.addrs[0]));
+    miner.login();
+    let reply = miner.submit(1, 1000, &result_for(5000));
+    assert!(reply["error"].is_null(), "{reply}");
+    assert_eq!(pool.submits().len(), 1);
+    drop(miner);
+    let a = a.finish();
+    let s = &a.jump_stats()[0];
+    assert_eq!(s.target_fingerprint.as_deref(), b.fingerprint.as_deref(), "the target's certificate fingerprint is kept");
+    assert!(s.bytes_up > 0 && s.bytes_down > 0);
+}
+
+#[test]
+fn bytes_sent_before_the_target_tls_handshake_ends_are_held_not_dropped() {
+    let (target, conns) = handing_server();
+    let a = Running::start(binds_only(vec![jump_bind(target, true, false)]));
+    let mut c = connect(a.addrs[0]);
+    let t = conns.recv_timeout(WAIT).expect("target reached");
+    // The target does not answer the TLS hello yet; the client sends more than rustls
+    // would hold before the handshake (64 KiB).
+    let data = noise(256 * 1024, 5);
+    let (mut w, sent) = (c.try_clone().unwrap(), data.clone());
+    let writer = std::thread::spawn(move || w.write_all(&sent).unwrap());
+    // Let the jump read what it will (nothing observable to wait on from outside).
+    std::thread::sleep(Duration::from_millis(200));
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
+    let cfg = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![made.cert.der().clone()], key)
+        .unwrap();
+    t.set_read_timeout(Some(WAIT)).unwrap();
+    let mut tls = rustls::StreamOwned::new(rustls::ServerConnection::new(std::sync::Arc::new(cfg)).unwrap(), t);
+    let mut got = vec![0u8; data.len()];
+    tls.read_exact(&mut got).expect("every byte arrives once the handshake ends");
+    writer.join().unwrap();
+    assert!(got == data);
+    tls.write_all(b"ok").unwrap();
+    tls.flush().unwrap();
+    let mut back = [0u8; 2];
+    c.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"ok");
+}
+
+#[test]
+fn megabytes_pass_through_a_tls_target_jump_and_a_tls_terminating_jump() {
+    let echo = echo_server();
+    // B ends TLS and echoes; A starts TLS toward B while the client is already sending.
+    let b = Running::start(binds_only(vec![jump_bind(echo, false, true)]));
+    let a = Running::start(binds_only(vec![jump_bind(b.addrs[0], true, false)]));
+    let mut c = connect(a.addrs[0]);
+    let data = noise(2 << 20, 11);
+    let (mut w, sent) = (c.try_clone().unwrap(), data.clone());
+    let writer = std::thread::spawn(move || {
+        w.write_all(&sent).unwrap();
+        w.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).expect("echo through both jumps");
+    writer.join().unwrap();
+    assert!(back == data, "{} bytes back of {}", back.len(), data.len());
+    let a = a.finish();
+    assert!(a.jump_stats()[0].max_queued <= JUMP_BUFFER);
+}
+
+#[test]
+fn a_client_that_never_reads_does_not_grow_the_jump_buffer() {
+    let (target, conns) = handing_server();
+    let proxy = Running::start(binds_only(vec![jump_bind(target, false, false)]));
+    let _client = connect(proxy.addrs[0]);
+    let t = conns.recv_timeout(WAIT).expect("target reached");
+    t.set_write_timeout(Some(Duration::from_millis(300))).unwrap();
+    let chunk = vec![0xa5; 64 * 1024];
+    let (mut pushed, end) = (0usize, Instant::now() + Duration::from_secs(20));
+    let mut w = &t;
+    while pushed < 64 << 20 && Instant::now() < end {
+        match w.write(&chunk) {
+            Ok(n) => pushed += n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            Err(e) => panic!("target write failed: {e}"),
+        }
+    }
+    let proxy = proxy.finish();
+    let s = &proxy.jump_stats()[0];
+    assert!(s.max_queued <= JUMP_BUFFER, "jump queued {} bytes", s.max_queued);
+    assert!(s.bytes_down < pushed as u64, "the jump stopped taking bytes ({} of {pushed})", s.bytes_down);
+}
