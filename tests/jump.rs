@@ -211,3 +211,26 @@ fn a_client_that_never_reads_does_not_grow_the_jump_buffer() {
     assert!(s.max_queued <= JUMP_BUFFER, "jump queued {} bytes", s.max_queued);
     assert!(s.bytes_down < pushed as u64, "the jump stopped taking bytes ({} of {pushed})", s.bytes_down);
 }
+
+#[test]
+fn jump_counts_show_in_the_summary_and_the_metrics() {
+    let target = echo_server();
+    let mut cfg = binds_only(vec![jump_bind(target, false, false)]);
+    cfg.http.enabled = true;
+    cfg.http.port = 0;
+    let proxy = Running::start(cfg);
+    let mut c = connect(proxy.addrs[0]);
+    c.write_all(b"hello jump").unwrap();
+    let mut back = [0u8; 10];
+    c.read_exact(&mut back).unwrap();
+    let api = proxy.http.expect("API enabled");
+    let summary = support::http_get(api, "/1/summary", "").json();
+    let port = &summary["transparent"][0];
+    assert_eq!(port["target"], target.to_string());
+    assert_eq!((port["connections"]["now"].as_u64(), port["connections"]["total"].as_u64()), (Some(1), Some(1)));
+    assert_eq!((port["bytes"]["up"].as_u64(), port["bytes"]["down"].as_u64()), (Some(10), Some(10)));
+    let metrics = support::http_get(api, "/metrics", "").body;
+    let bind = proxy.addrs[0].to_string();
+    assert!(metrics.contains(&format!("proxy_jump_connections_total{{bind=\"{bind}\",target=\"{target}\"}} 1")), "{metrics}");
+    assert!(metrics.contains(&format!("proxy_jump_bytes_up_total{{bind=\"{bind}\",target=\"{target}\"}} 10")), "{metrics}");
+}

@@ -126,6 +126,14 @@ impl Proxy {
                 "hashes_donate": 0,
                 "best": s.best,
             },
+            "transparent": self.jump_stats().iter().map(|j| json!({
+                "bind": j.addr.to_string(),
+                "target": j.target,
+                "connections": {"now": j.active, "total": j.total, "failed": j.failed},
+                "bytes": {"up": j.bytes_up, "down": j.bytes_down},
+                "max_queued": j.max_queued,
+                "target_fingerprint": j.target_fingerprint,
+            })).collect::<Vec<_>>(),
         })
     }
 
@@ -241,6 +249,20 @@ impl Proxy {
         }
         family("proxy_upstream_miners", "gauge", "Miners on each upstream.", &up_miners);
         family("proxy_upstream_up", "gauge", "1 when the upstream is logged in to its pool.", &up_up);
+
+        let jumps = self.jump_stats();
+        let port = |j: &crate::proxy::JumpPortStats| labels(&[("bind", &j.addr.to_string()), ("target", &j.target)]);
+        let series = |f: &dyn Fn(&crate::proxy::JumpPortStats) -> f64| jumps.iter().map(|j| (port(j), f(j))).collect::<Vec<_>>();
+        family("proxy_jump_connections", "gauge", "Transparent pairs open now.", &series(&|j| j.active as f64));
+        family("proxy_jump_connections_total", "counter", "Transparent pairs accepted.", &series(&|j| j.total as f64));
+        family(
+            "proxy_jump_failed_total",
+            "counter",
+            "Transparent clients whose target could not be reached.",
+            &series(&|j| j.failed as f64),
+        );
+        family("proxy_jump_bytes_up_total", "counter", "Bytes forwarded client to target.", &series(&|j| j.bytes_up as f64));
+        family("proxy_jump_bytes_down_total", "counter", "Bytes forwarded target to client.", &series(&|j| j.bytes_down as f64));
 
         // Per worker (seed metric names). Difficulty: the highest among its connected miners.
         let mut diff = std::collections::HashMap::new();

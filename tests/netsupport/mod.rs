@@ -20,6 +20,8 @@ pub const WAIT: Duration = Duration::from_secs(5);
 pub struct Running {
     pub addrs: Vec<SocketAddr>,
     pub fingerprint: Option<String>,
+    /// The HTTP API, when the config enables it.
+    pub http: Option<SocketAddr>,
     stop: StopHandle,
     thread: Option<JoinHandle<Proxy>>,
 }
@@ -30,12 +32,12 @@ impl Running {
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let mut proxy = Proxy::bind(cfg).expect("proxy binds");
-            tx.send((proxy.local_addrs(), proxy.tls_fingerprint().map(str::to_string), proxy.stop_handle())).unwrap();
+            tx.send((proxy.local_addrs(), proxy.tls_fingerprint().map(str::to_string), proxy.http_addr(), proxy.stop_handle())).unwrap();
             proxy.run().expect("proxy runs");
             proxy
         });
-        let (addrs, fingerprint, stop) = rx.recv_timeout(WAIT).expect("proxy started");
-        Running { addrs, fingerprint, stop, thread: Some(thread) }
+        let (addrs, fingerprint, http, stop) = rx.recv_timeout(WAIT).expect("proxy started");
+        Running { addrs, fingerprint, http, stop, thread: Some(thread) }
     }
 
     /// Stops the loop and returns the proxy for inspection.
