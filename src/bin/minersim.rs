@@ -8,6 +8,10 @@
 //! the newest sequence first seen by any miner more than 2 s ago is taken; every miner that is still
 //! logged in and whose last received sequence is below it counts as one missed-job miner.
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{Stop, hex, now_micros, unhex};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use serde_json::{Value, json};
@@ -16,67 +20,11 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const MAX_LINE: usize = 1 << 20;
 const MAX_ERROR_KINDS: usize = 32;
 const LOGIN_ID: u64 = 1;
-
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_sig: i32) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-unsafe extern "C" {
-    fn signal(signum: i32, handler: usize) -> usize;
-}
-
-/// Install SIGINT/SIGTERM handlers that only set an atomic flag (async-signal-safe).
-fn install_signal_handlers() {
-    let handler = on_signal as extern "C" fn(i32) as usize;
-    // SAFETY: `signal` is the C library function; the handler only stores to an atomic.
-    unsafe {
-        signal(2, handler);
-        signal(15, handler);
-    }
-}
-
-fn die(msg: String) -> ! {
-    eprintln!("minersim: {msg}");
-    std::process::exit(2);
-}
-
-fn now_micros() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    let b = s.as_bytes();
-    let nib = |c: u8| -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    };
-    (0..b.len() / 2).map(|i| Some((nib(b[2 * i])? << 4) | nib(b[2 * i + 1])?)).collect()
-}
 
 /// Difficulty of a stratum target: 8 hex chars (LE u32) or 16 hex chars (LE u64).
 fn target_difficulty(target: &str) -> Option<u64> {
@@ -617,7 +565,7 @@ fn flush(m: &mut Miner) -> bool {
 
 fn main() {
     let cfg = parse_args();
-    install_signal_handlers();
+    let stop = Stop::on_signals("minersim");
     let addr = match cfg.url.to_socket_addrs().ok().and_then(|mut a| a.next()) {
         Some(a) => a,
         None => {
@@ -625,7 +573,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let mut poll = Poll::new().unwrap_or_else(|e| die(format!("poll: {e}")));
+    let mut poll = Poll::new().unwrap_or_else(|e| die_(format!("poll: {e}")));
     let start = Instant::now();
     let n = cfg.miners;
     let report = (cfg.report > 0.0).then(|| Duration::from_secs_f64(cfg.report));
@@ -655,7 +603,7 @@ fn main() {
     let mut events = Events::with_capacity(4096);
     loop {
         let now = Instant::now();
-        if STOP.load(Ordering::SeqCst) || end.is_some_and(|e| now >= e) {
+        if stop.requested() || end.is_some_and(|e| now >= e) {
             break;
         }
         if opened < n && now >= next_ramp {
@@ -722,4 +670,8 @@ fn main() {
         println!("minersim summary {}", sim.summary());
     }
     let _ = io::stdout().flush();
+}
+
+fn die_(msg: String) -> ! {
+    common::die("minersim", msg)
 }

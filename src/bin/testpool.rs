@@ -4,72 +4,20 @@
 //! number is embedded in it) and a new job every `--job-interval` seconds. Shares are validated
 //! (session, job id, nonce, result, duplicates, difficulty) and counted.
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{Stop, hex, now_micros, unhex};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(0);
 const MAX_WBUF: usize = 4 << 20;
-
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_sig: i32) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-unsafe extern "C" {
-    fn signal(signum: i32, handler: usize) -> usize;
-}
-
-/// Install SIGINT/SIGTERM handlers that only set an atomic flag (async-signal-safe).
-fn install_signal_handlers() {
-    let handler = on_signal as extern "C" fn(i32) as usize;
-    // SAFETY: `signal` is the C library function; the handler only stores to an atomic.
-    unsafe {
-        signal(2, handler);
-        signal(15, handler);
-    }
-}
-
-fn die(msg: String) -> ! {
-    eprintln!("testpool: {msg}");
-    std::process::exit(2);
-}
-
-fn now_micros() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    let b = s.as_bytes();
-    let nib = |c: u8| -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    };
-    (0..b.len() / 2).map(|i| Some((nib(b[2 * i])? << 4) | nib(b[2 * i + 1])?)).collect()
-}
 
 struct Config {
     bind: String,
@@ -429,7 +377,7 @@ fn flush(conn: &mut Conn) -> bool {
 
 fn main() {
     let cfg = parse_args();
-    install_signal_handlers();
+    let stop = Stop::on_signals("testpool");
     let addr: SocketAddr = match cfg.bind.parse() {
         Ok(a) => a,
         Err(e) => {
@@ -437,10 +385,10 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let mut listener = TcpListener::bind(addr).unwrap_or_else(|e| die(format!("cannot bind {addr}: {e}")));
-    let mut poll = Poll::new().unwrap_or_else(|e| die(format!("poll: {e}")));
+    let mut listener = TcpListener::bind(addr).unwrap_or_else(|e| die_(format!("cannot bind {addr}: {e}")));
+    let mut poll = Poll::new().unwrap_or_else(|e| die_(format!("poll: {e}")));
     if let Err(e) = poll.registry().register(&mut listener, LISTENER, Interest::READABLE) {
-        die(format!("register: {e}"));
+        die_(format!("register: {e}"));
     }
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| cfg.bind.clone());
     println!("testpool listening on {local}");
@@ -468,7 +416,7 @@ fn main() {
 
     loop {
         let now = Instant::now();
-        if STOP.load(Ordering::SeqCst) || end.is_some_and(|e| now >= e) {
+        if stop.requested() || end.is_some_and(|e| now >= e) {
             break;
         }
         let mut deadline = next_job.min(next_stats);
@@ -548,4 +496,8 @@ fn main() {
     if report.is_some() {
         pool.report();
     }
+}
+
+fn die_(msg: String) -> ! {
+    common::die("testpool", msg)
 }

@@ -385,18 +385,7 @@ pub fn config(mode: Mode, pools: &[String]) -> Config {
 }
 
 pub fn pool(url: &str) -> PoolConfig {
-    PoolConfig {
-        url: url.to_string(),
-        user: "POOLWALLET".into(),
-        pass: "poolpass".into(),
-        rig_id: None,
-        algo: None,
-        tls: false,
-        tls_fingerprint: None,
-        tls_insecure: false,
-        keepalive: false,
-        enabled: true,
-    }
+    PoolConfig { user: "POOLWALLET".into(), pass: "poolpass".into(), ..PoolConfig::new(url) }
 }
 
 /// A proxy running on its own thread; stopped and joined on drop.
