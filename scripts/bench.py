@@ -14,6 +14,7 @@ import json
 import os
 import re
 import resource
+import socket
 import subprocess
 import sys
 import tempfile
@@ -32,9 +33,9 @@ def raise_nofile():
 
 
 def wait_line(proc, pattern, timeout=15):
-    """Reads proc's stream until a line matches; returns the match. Keeps draining after."""
+    """Reads proc's stdout until a line matches; returns the match. Keeps draining after."""
     deadline = time.time() + timeout
-    stream = proc.stderr if proc.stderr else proc.stdout
+    stream = proc.stdout
     rx = re.compile(pattern)
     while time.time() < deadline:
         line = stream.readline()
@@ -66,7 +67,39 @@ def summary(api):
         return json.load(r)
 
 
-def run(n, duration, share_interval, job_interval, sources):
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_proxy(kind, work, pool_addr):
+    """Starts our proxy or xmrig-proxy (same mode and settings); returns (proc, stratum, api)."""
+    port, api_port = free_port(), free_port()
+    cfg = {"mode": "nicehash", "bind": [f"127.0.0.1:{port}"], "pools": [{"url": pool_addr, "user": "bench", "pass": "x"}],
+           "http": {"enabled": True, "host": "127.0.0.1", "port": api_port, "restricted": True}, "print-time": 3600, "workers": False,
+           "access-log-file": None, "verbose": False}
+    if kind == "ours":
+        cmd, env = [f"{BIN}/stratum-proxy", "-c", f"{work}/config.json"], {**os.environ, "RUST_LOG": "warn"}
+    else:
+        cfg.update({"donate-level": 0, "colors": False, "background": False, "syslog": False})
+        cmd, env = [kind, "-c", f"{work}/config.json"], os.environ
+    with open(f"{work}/config.json", "w") as f:
+        json.dump(cfg, f)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    api = f"127.0.0.1:{api_port}"
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        try:
+            summary(api)
+            return proc, f"127.0.0.1:{port}", api
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{cmd[0]} did not start")
+
+
+def run(n, duration, share_interval, job_interval, sources, kind):
     work = tempfile.mkdtemp(prefix="sp-bench-")
     pool = subprocess.Popen([f"{BIN}/testpool", "--bind", "127.0.0.1:0", "--job-interval", str(job_interval), "--diff", "1000",
                              "--stats-file", f"{work}/pool.json", "--duration", str(duration + 60)],
@@ -74,24 +107,8 @@ def run(n, duration, share_interval, job_interval, sources):
     procs = [pool]
     try:
         pool_addr = wait_line(pool, r"testpool listening on (\S+)").group(1)
-        cfg = {"mode": "nicehash", "bind": ["127.0.0.1:0"], "pools": [{"url": pool_addr, "user": "bench", "pass": "x"}],
-               "http": {"enabled": True, "host": "127.0.0.1", "port": 0}, "print-time": 3600, "workers": False}
-        with open(f"{work}/config.json", "w") as f:
-            json.dump(cfg, f)
-        proxy = subprocess.Popen([f"{BIN}/stratum-proxy", "-c", f"{work}/config.json"], env={**os.environ, "RUST_LOG": "info"},
-                                 stderr=subprocess.PIPE, text=True)
+        proxy, proxy_addr, api = start_proxy(kind, work, pool_addr)
         procs.append(proxy)
-        proxy_addr = wait_line(proxy, r"listening on (\S+)").group(1)
-        # The HTTP line comes before the listener line; read it from the log we already passed.
-        api = None
-        deadline = time.time() + 10
-        while api is None and time.time() < deadline:
-            try:
-                with open(f"/proc/{proxy.pid}/net/tcp") as _:
-                    pass
-                api = find_api(proxy.pid)
-            except OSError:
-                time.sleep(0.1)
         time.sleep(0.5)
         rss_idle = rss_bytes(proxy.pid)
         t0 = time.time()
@@ -153,33 +170,6 @@ def run(n, duration, share_interval, job_interval, sources):
                     p.kill()
 
 
-def find_api(pid):
-    """The proxy's HTTP port: the listening socket that is not the stratum one (from /proc)."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            link = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if link.startswith("socket:["):
-            inodes.add(link[8:-1])
-    ports = []
-    with open(f"/proc/{pid}/net/tcp") as f:
-        next(f)
-        for line in f:
-            parts = line.split()
-            if parts[3] == "0A" and parts[9] in inodes:  # LISTEN
-                ports.append(int(parts[1].split(":")[1], 16))
-    for port in ports:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/1/summary", timeout=2) as r:
-                if r.status == 200:
-                    return f"127.0.0.1:{port}"
-        except Exception:
-            continue
-    return None
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,10000,19000")
@@ -188,6 +178,7 @@ def main():
     ap.add_argument("--job-interval", type=float, default=5.0)
     ap.add_argument("--sources", default="127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4")
     ap.add_argument("--out", default="bench-results.json")
+    ap.add_argument("--proxy", default="ours", help="'ours', or the path of an xmrig-proxy binary to measure the same way")
     args = ap.parse_args()
     limit = raise_nofile()
     print(f"open-file limit {limit}; {os.cpu_count()} cores; {os.uname().machine}", file=sys.stderr)
@@ -196,7 +187,8 @@ def main():
         if n + 100 > limit:
             print(f"skipping {n}: needs more than the open-file limit {limit}", file=sys.stderr)
             continue
-        r = run(n, args.duration, args.share_interval, args.job_interval, args.sources)
+        r = run(n, args.duration, args.share_interval, args.job_interval, args.sources, args.proxy)
+        r["proxy"] = args.proxy
         results.append(r)
         print(json.dumps(r), flush=True)
     with open(args.out, "w") as f:
