@@ -365,6 +365,18 @@ impl Proxy {
             hr(1),
             hr(2),
         );
+        for j in self.jump_stats() {
+            log::info!(
+                "transparent {} -> {}: connections {}/{} (now/total) failed {} bytes up {} down {}",
+                j.addr,
+                j.target,
+                j.active,
+                j.total,
+                j.failed,
+                j.bytes_up,
+                j.bytes_down
+            );
+        }
     }
 }
 
