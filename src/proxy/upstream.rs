@@ -337,13 +337,16 @@ impl Proxy {
         let Proxy { splitter, miners, scratch, extensions, .. } = self;
         let Some(mapper) = splitter.mapper_mut(uid) else { return };
         let mut failed: Vec<(MinerId, String)> = Vec::new();
+        let mut sent = 0;
         for slot in 0..mapper.storage().capacity() {
             let Some(mid) = mapper.storage().miner_at(slot) else { continue };
             let Some(miner) = miners.get_mut(mid.0) else { continue };
+            sent += 1;
             if let Err(why) = deliver_job(mapper, miner, slot as u8, scratch, extensions, now) {
                 failed.push((mid, why));
             }
         }
+        log::debug!("upstream #{}: job sent to {sent} miners in {} us", uid.0, now.elapsed().as_micros());
         for (mid, why) in failed {
             self.close_miner(mid, &why);
         }
