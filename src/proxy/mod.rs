@@ -125,7 +125,8 @@ impl Proxy {
         if cfg.mode == Mode::NiceHash {
             extensions.push("nicehash");
         }
-        extensions.extend(["connect", "keepalive"]);
+        // The order xmrig-proxy uses; "tls": this proxy speaks TLS (on binds that enable it).
+        extensions.extend(["connect", "tls", "keepalive"]);
         let splitter = Splitter::new(cfg.mode, cfg.max_upstreams, Duration::from_secs(cfg.reuse_timeout_secs), cfg.algo_ext);
         let now = Instant::now();
         let cfg_print = cfg.print_time_secs;

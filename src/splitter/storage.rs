@@ -33,6 +33,10 @@ impl Storage {
     /// Takes the next free slot from the cursor on; `None` when every slot is active or dead.
     pub fn add(&mut self, miner: MinerId) -> Option<u8> {
         let n = self.slots.len();
+        // Full tables are the common case while a big farm logs in: answer without a scan.
+        if self.active + self.dead == n {
+            return None;
+        }
         for i in 0..n {
             let idx = (self.cursor + i) % n;
             if self.slots[idx] == Slot::Free {

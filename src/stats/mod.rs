@@ -35,7 +35,7 @@ pub struct Stats {
     /// The ten best share difficulties reached, highest first.
     pub best: [u64; 10],
     /// Hashrate windows over accepted difficulty.
-    pub windows: HashWindows,
+    pub windows: HashWindows<{ window::FINE }>,
     latencies: LocalRb<Array<u16, LATENCY_SAMPLES>>,
     /// Median pool round trip in ms, refreshed by `tick`.
     pub latency_ms: u32,

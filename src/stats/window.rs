@@ -1,5 +1,5 @@
 //! Hashrate windows of fixed size. Each window keeps the running hash total sampled every
-//! `step` seconds in a ring of `SAMPLES` entries, so a window costs the same whatever the
+//! `step` seconds in a ring of `N` entries (12 for the proxy, 6 per worker), so a window costs the same whatever the
 //! share rate and however long the proxy runs. A rate is (total now − oldest sample) over
 //! the time since that sample.
 //!
@@ -10,22 +10,24 @@ use ringbuf::LocalRb;
 use ringbuf::storage::Array;
 use std::fmt;
 
-/// Samples per window: the window's resolution is its length / `SAMPLES`.
-const SAMPLES: usize = 12;
+/// Samples per window for the proxy-wide counter: 5 s resolution over the minute.
+pub const FINE: usize = 12;
+/// Samples per window for each worker: 10 s resolution, half the memory per record.
+pub const COARSE: usize = 6;
 
 /// Window lengths in seconds: 1 min, 10 min, 1 h, 12 h, 24 h (the all-time rate is separate).
 pub const WINDOWS: [u32; 5] = [60, 600, 3600, 43_200, 86_400];
 
 /// One window: sampled totals and when the oldest sample was taken.
-struct Ring {
-    samples: LocalRb<Array<u64, SAMPLES>>,
+struct Ring<const N: usize> {
+    samples: LocalRb<Array<u64, N>>,
     /// The first sample and when it was taken (ringbuf reads need `&mut`; rates are read
     /// through `&self`, so the oldest sample is cached on every push).
     oldest: u64,
     oldest_at: u32,
 }
 
-impl fmt::Debug for Ring {
+impl<const N: usize> fmt::Debug for Ring<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ring").field("oldest_at", &self.oldest_at).finish_non_exhaustive()
     }
@@ -33,15 +35,15 @@ impl fmt::Debug for Ring {
 
 /// Hashrates over the five windows for one counter (the proxy, or one worker).
 #[derive(Debug)]
-pub struct HashWindows {
+pub struct HashWindows<const N: usize> {
     total: u64,
     created: u32,
-    rings: [Ring; 5],
+    rings: [Ring<N>; 5],
 }
 
-impl HashWindows {
+impl<const N: usize> HashWindows<N> {
     /// Starts counting at `now`.
-    pub fn new(now: u32) -> HashWindows {
+    pub fn new(now: u32) -> Self {
         let rings = std::array::from_fn(|_| {
             let mut samples = LocalRb::default();
             samples.push_overwrite(0);
@@ -63,14 +65,14 @@ impl HashWindows {
     /// Called once a second: takes a sample in each window whose step is due.
     pub fn tick(&mut self, now: u32) {
         for (ring, len) in self.rings.iter_mut().zip(WINDOWS) {
-            let step = len / SAMPLES as u32;
+            let step = len / N as u32;
             if !now.is_multiple_of(step) {
                 continue;
             }
             if ring.samples.push_overwrite(self.total).is_some() {
                 // The creation sample (or an older aligned one) fell out: the ring now holds
-                // aligned samples only, the oldest SAMPLES-1 steps back.
-                ring.oldest_at = now - (SAMPLES as u32 - 1) * step;
+                // aligned samples only, the oldest N-1 steps back.
+                ring.oldest_at = now - (N as u32 - 1) * step;
                 ring.oldest = ring.samples.first().copied().unwrap_or(0);
             }
         }
@@ -114,7 +116,7 @@ mod tests {
     use super::*;
 
     /// Adds `per_sec` each second from `from` to `to` (exclusive), ticking as the loop does.
-    fn run(w: &mut HashWindows, from: u32, to: u32, per_sec: u64) {
+    fn run<const N: usize>(w: &mut HashWindows<N>, from: u32, to: u32, per_sec: u64) {
         for t in from..to {
             w.add(per_sec);
             w.tick(t + 1);
@@ -123,7 +125,7 @@ mod tests {
 
     #[test]
     fn a_steady_rate_reads_the_same_in_every_full_window() {
-        let mut w = HashWindows::new(0);
+        let mut w = HashWindows::<FINE>::new(0);
         run(&mut w, 0, 86_400, 1000);
         for i in 0..5 {
             let r = w.rate(i, 86_400);
@@ -134,7 +136,7 @@ mod tests {
 
     #[test]
     fn a_young_counter_divides_by_its_age() {
-        let mut w = HashWindows::new(100);
+        let mut w = HashWindows::<FINE>::new(100);
         run(&mut w, 100, 130, 500);
         for i in 0..5 {
             assert!((w.rate(i, 130) - 500.0).abs() < 1e-9, "window {i}: {}", w.rate(i, 130));
@@ -143,7 +145,7 @@ mod tests {
 
     #[test]
     fn the_short_window_forgets_and_the_long_ones_remember() {
-        let mut w = HashWindows::new(0);
+        let mut w = HashWindows::<FINE>::new(0);
         run(&mut w, 0, 600, 1000);
         run(&mut w, 600, 1200, 0);
         assert_eq!(w.rate(0, 1200), 0.0, "nothing in the last minute");
@@ -154,16 +156,28 @@ mod tests {
 
     #[test]
     fn memory_does_not_depend_on_time_or_rate() {
-        let size = std::mem::size_of::<HashWindows>();
-        let mut w = HashWindows::new(0);
+        let size = std::mem::size_of::<HashWindows<FINE>>();
+        let mut w = HashWindows::<FINE>::new(0);
         run(&mut w, 0, 200_000, 1_000_000);
         assert_eq!(std::mem::size_of_val(&w), size);
         assert!(size <= 768, "{size} bytes per counter");
+        let worker = std::mem::size_of::<HashWindows<COARSE>>();
+        assert!(worker <= 512, "{worker} bytes per worker counter");
+    }
+
+    #[test]
+    fn coarse_windows_read_the_same_steady_rate() {
+        let mut w = HashWindows::<COARSE>::new(0);
+        run(&mut w, 0, 86_400, 250);
+        for i in 0..5 {
+            let r = w.rate(i, 86_400);
+            assert!((r - 250.0).abs() < 0.5, "window {i}: {r}");
+        }
     }
 
     #[test]
     fn a_counter_is_quiet_after_a_day_without_shares() {
-        let mut w = HashWindows::new(0);
+        let mut w = HashWindows::<FINE>::new(0);
         run(&mut w, 0, 10, 5);
         assert!(!w.is_quiet(10));
         run(&mut w, 10, 86_400 + 7200, 0);

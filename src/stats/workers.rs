@@ -4,6 +4,7 @@
 //! capped as well.
 
 use super::HashWindows;
+use super::window::COARSE;
 use crate::config::WorkersMode;
 use slab::Slab;
 use std::collections::HashMap;
@@ -31,7 +32,7 @@ pub struct Worker {
     pub last_share_ms: u64,
     /// User of the last login (the `user` label in metrics).
     pub user: Box<str>,
-    pub windows: HashWindows,
+    pub windows: HashWindows<COARSE>,
     last_active: u32,
 }
 
