@@ -59,7 +59,7 @@ proptest! {
     fn logins_keep_the_wallet_and_echo_string_ids(id in "[ -~]{0,20}", wallet in "[A-Za-z0-9+.]{1,100}") {
         let line = json!({"id": id, "method": "login", "params": {"login": wallet, "pass": "x"}}).to_string();
         let req = request::parse(line.as_bytes()).expect("a well-formed login parses");
-        prop_assert_eq!(serde_json::from_str::<Value>(&req.id).unwrap(), json!(id));
+        prop_assert_eq!(serde_json::from_str::<Value>(req.id).unwrap(), json!(id));
         match req.method {
             Method::Login(l) => prop_assert_eq!(l.login.as_deref(), Some(wallet.as_str())),
             other => prop_assert!(false, "parsed as {:?}", other),

@@ -223,11 +223,11 @@ impl Proxy {
         let miner = &mut self.miners[id.0];
         miner.last_seen = now;
         match (&miner.state, req.method) {
-            (MinerState::WaitLogin, Method::Login(login)) => self.login(id, req.id, login, now),
+            (MinerState::WaitLogin, Method::Login(login)) => self.login(id, req.id.into(), login, now),
             (MinerState::WaitLogin, _) => self.close_miner(id, "first request is not a login"),
-            (_, Method::Submit(s)) => self.submit(id, &req.id, s, now),
-            (_, Method::Keepalive) => self.reply_status(id, &req.id, "KEEPALIVED"),
-            (_, Method::Login(_) | Method::Other(_)) => self.reply_error(id, &req.id, &StratumError::InvalidMethod),
+            (_, Method::Submit(s)) => self.submit(id, req.id, s, now),
+            (_, Method::Keepalive) => self.reply_status(id, req.id, "KEEPALIVED"),
+            (_, Method::Login(_) | Method::Other(_)) => self.reply_error(id, req.id, &StratumError::InvalidMethod),
         }
     }
 
@@ -285,7 +285,7 @@ impl Proxy {
     }
 
     /// RFC 6.2 plus the proxy's own checks; good shares go upstream, answered on reply.
-    fn submit(&mut self, id: MinerId, req_id: &RequestId, s: Submit, now: Instant) {
+    fn submit(&mut self, id: MinerId, req_id: &str, s: Submit<'_>, now: Instant) {
         let miner = &self.miners[id.0];
         let route = match (&miner.state, miner.route) {
             (MinerState::Ready, Some(route)) if miner.owns_session(&s.session) => route,
@@ -311,7 +311,7 @@ impl Proxy {
             return self.reply_status(id, req_id, "OK");
         }
         let share_diff = share.diff;
-        let pending = Pending { miner: id, miner_seq: seq, worker, request_id: req_id.clone(), share, sent: now };
+        let pending = Pending { miner: id, miner_seq: seq, worker, request_id: req_id.into(), share, sent: now };
         if let Err(e) = self.forward_share(route.upstream, &s, pending, now) {
             self.share_refused(Some(id), worker, share_diff, &e);
             self.reply_error(id, req_id, &e);

@@ -353,7 +353,7 @@ impl Proxy {
     }
 
     /// Forwards a checked share with our own request id; answered when the pool replies.
-    pub(super) fn forward_share(&mut self, uid: UpstreamId, s: &Submit, p: Pending, now: Instant) -> Result<(), StratumError> {
+    pub(super) fn forward_share(&mut self, uid: UpstreamId, s: &Submit<'_>, p: Pending, now: Instant) -> Result<(), StratumError> {
         let Some(link) = self.links.get_mut(uid.0).and_then(Option::as_mut).filter(|l| l.phase == Phase::Active) else {
             return Err(StratumError::PoolUnavailable);
         };

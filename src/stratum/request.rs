@@ -1,8 +1,17 @@
-//! Parsing what a miner sends. A line that is not a JSON object with a method is a
-//! `Malformed` line (the caller closes the connection); a well-formed request with bad
-//! params still parses, so the miner gets the precise error.
+//! Parsing what a miner sends. A line that is not a JSON object with a method is
+//! malformed (the caller closes the connection); a well-formed request with bad params
+//! still parses, so the miner gets the precise error.
+//!
+//! Submits are the hot path (thousands a second), so they are read without building a
+//! JSON tree: the fields borrow from the line, and nothing is allocated unless a string
+//! carries escapes. Logins are rare and keep owned copies.
 
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
 
 /// A request id as the miner wrote it (JSON text: `1`, `"a"`, `null`), echoed back verbatim.
 /// cpuminer reuses one id for every submit, so ids never correlate anything upstream.
@@ -20,47 +29,125 @@ pub struct Login {
     pub algos: Vec<String>,
 }
 
-/// Submit parameters as raw strings; validated by the proxy, which knows the session.
+/// Submit parameters as raw strings borrowed from the line; validated by the proxy, which
+/// knows the session. A field missing or of the wrong JSON type reads as empty, which fails
+/// its own check with the matching error ("Missing job id", "Invalid nonce", ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Submit {
-    pub session: String,
-    pub job_id: String,
-    pub nonce: String,
-    pub result: String,
+pub struct Submit<'a> {
+    pub session: Cow<'a, str>,
+    pub job_id: Cow<'a, str>,
+    pub nonce: Cow<'a, str>,
+    pub result: Cow<'a, str>,
 }
 
 /// What a miner asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Method {
+pub enum Method<'a> {
     Login(Login),
-    Submit(Submit),
+    Submit(Submit<'a>),
     Keepalive,
     Other(String),
 }
 
-/// One parsed request.
+/// One parsed request, borrowing from its line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub id: RequestId,
-    pub method: Method,
+pub struct Request<'a> {
+    /// The id's JSON text, to echo back (`null` when absent).
+    pub id: &'a str,
+    pub method: Method<'a>,
 }
 
 /// Longest field value kept from a login; longer values are cut (they only label things).
 const MAX_LABEL: usize = 256;
 
-/// Parses one line. `None` means the line is not a stratum request at all.
-pub fn parse(line: &[u8]) -> Option<Request> {
-    let v: Value = serde_json::from_slice(line).ok()?;
-    let obj = v.as_object()?;
-    let method = obj.get("method")?.as_str()?;
-    let id = obj.get("id").unwrap_or(&Value::Null);
-    if !(id.is_number() || id.is_string() || id.is_null()) {
-        return None;
+/// The envelope: id and params stay raw JSON text until the method says what they are.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    method: Cow<'a, str>,
+    #[serde(borrow, default)]
+    params: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SubmitParams<'a> {
+    #[serde(borrow)]
+    id: Lenient<'a>,
+    #[serde(borrow)]
+    job_id: Lenient<'a>,
+    #[serde(borrow)]
+    nonce: Lenient<'a>,
+    #[serde(borrow)]
+    result: Lenient<'a>,
+}
+
+/// A string field that reads any other JSON value as absent instead of failing.
+#[derive(Default)]
+struct Lenient<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Lenient<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Lenient(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Lenient(Cow::Owned(v.to_string())))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Lenient::default())
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Lenient::default())
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Lenient::default())
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Lenient::default())
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Lenient::default())
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Lenient::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Lenient::default())
+            }
+        }
+        d.deserialize_any(V)
     }
-    let id = serde_json::to_string(id).ok()?.into_boxed_str();
-    let params = obj.get("params").unwrap_or(&Value::Null);
-    let method = match method {
-        "login" => Method::Login(login(params)),
+}
+
+/// Parses one line. `None` means the line is not a stratum request at all.
+pub fn parse(line: &[u8]) -> Option<Request<'_>> {
+    let text = std::str::from_utf8(line).ok()?;
+    let env: Envelope<'_> = serde_json::from_str(text).ok()?;
+    let id = match env.id {
+        None => "null",
+        Some(raw) => {
+            let t = raw.get();
+            // Numbers, strings and null only: an object or array id is not JSON-RPC.
+            if !t.starts_with(|c: char| c == '"' || c == '-' || c == 'n' || c.is_ascii_digit()) {
+                return None;
+            }
+            t
+        }
+    };
+    let params = env.params.map(RawValue::get).unwrap_or("null");
+    let method = match &*env.method {
+        "login" => Method::Login(login(&serde_json::from_str(params).unwrap_or(Value::Null))),
         "submit" => Method::Submit(submit(params)),
         "keepalived" => Method::Keepalive,
         other => Method::Other(label(other)),
@@ -94,11 +181,9 @@ fn login(params: &Value) -> Login {
     }
 }
 
-fn submit(params: &Value) -> Submit {
-    // A field of the wrong JSON type reads as empty, which fails its own check below with
-    // the matching error ("Missing job id", "Invalid nonce", ...).
-    let field = |k: &str| string_at(params, k).map(label).unwrap_or_default();
-    Submit { session: field("id"), job_id: field("job_id"), nonce: field("nonce"), result: field("result") }
+fn submit(params: &str) -> Submit<'_> {
+    let p: SubmitParams<'_> = serde_json::from_str(params).unwrap_or_default();
+    Submit { session: p.id.0, job_id: p.job_id.0, nonce: p.nonce.0, result: p.result.0 }
 }
 
 #[cfg(test)]
@@ -109,7 +194,7 @@ mod tests {
     fn parses_a_real_xmrig_login() {
         let line = br#"{"id":1,"jsonrpc":"2.0","method":"login","params":{"login":"farm-worker","pass":"x","agent":"XMRig/6.26.0","rigid":"rig7","algo":["cn/0","rx/0"]}}"#;
         let r = parse(line).unwrap();
-        assert_eq!(&*r.id, "1");
+        assert_eq!(r.id, "1");
         let Method::Login(l) = r.method else { panic!("not a login") };
         assert_eq!(l.login.as_deref(), Some("farm-worker"));
         assert_eq!(l.rigid.as_deref(), Some("rig7"));
@@ -120,7 +205,7 @@ mod tests {
     fn parses_submit_and_keeps_string_ids() {
         let line = br#"{"id":"abc","method":"submit","params":{"id":"s","job_id":"j","nonce":"1c1400eb","result":"00"}}"#;
         let r = parse(line).unwrap();
-        assert_eq!(&*r.id, "\"abc\"");
+        assert_eq!(r.id, "\"abc\"");
         assert_eq!(
             r.method,
             Method::Submit(Submit { session: "s".into(), job_id: "j".into(), nonce: "1c1400eb".into(), result: "00".into() })
@@ -144,6 +229,16 @@ mod tests {
         assert!(parse(br#"{"id":1}"#).is_none());
         assert!(parse(br#"{"id":{},"method":"login"}"#).is_none());
         assert!(parse(b"\x00\xff\xfe").is_none());
+    }
+
+    #[test]
+    fn submit_fields_borrow_from_the_line_unless_escaped() {
+        let line = br#"{"id":3,"method":"submit","params":{"id":"s","job_id":"j\u0031","nonce":"1c1400eb","result":"00","algo":"rx/0"}}"#;
+        let Method::Submit(s) = parse(line).unwrap().method else { panic!("not a submit") };
+        assert!(matches!(s.nonce, Cow::Borrowed("1c1400eb")));
+        assert_eq!(s.job_id, "j1");
+        let r = parse(br#"{"method":"keepalived"}"#).unwrap();
+        assert_eq!((r.id, r.method), ("null", Method::Keepalive));
     }
 
     #[test]
