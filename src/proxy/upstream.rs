@@ -294,8 +294,8 @@ impl Proxy {
         }
     }
 
-    fn login_result(&mut self, uid: UpstreamId, result: Result<serde_json::Value, String>, now: Instant) {
-        let ok = result.and_then(|v| message::parse_login(&v));
+    fn login_result(&mut self, uid: UpstreamId, result: Result<&serde_json::value::RawValue, String>, now: Instant) {
+        let ok = result.and_then(message::parse_login);
         let login = match ok {
             Ok(l) => l,
             Err(e) => return self.fail_link(uid, &format!("login refused: {e}"), now),
