@@ -62,7 +62,7 @@ pub(super) fn open(cfg: &Config, poll: &Poll) -> io::Result<(Vec<Listener>, Opti
     let mut jumps = Jumps::default();
     for bind in &cfg.binds {
         let mut socket =
-            TcpListener::bind(bind.addr).map_err(|e| io::Error::new(e.kind(), format!("listen on {} failed: {e}", bind.addr)))?;
+            crate::net::listen(bind.addr).map_err(|e| io::Error::new(e.kind(), format!("listen on {} failed: {e}", bind.addr)))?;
         poll.registry().register(&mut socket, Source::Listener(listeners.len()).token(), Interest::READABLE)?;
         let addr = socket.local_addr()?;
         let jump = match &bind.kind {
