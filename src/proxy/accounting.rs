@@ -16,8 +16,15 @@ impl Proxy {
     }
 
     /// A share accepted by the pool, or locally below the pool's target.
-    pub(super) fn share_accepted(&mut self, miner: Option<MinerId>, worker: Option<usize>, share: &Share, latency: Option<Duration>) {
-        let now = self.clock(Instant::now());
+    pub(super) fn share_accepted(
+        &mut self,
+        miner: Option<MinerId>,
+        worker: Option<usize>,
+        share: &Share,
+        latency: Option<Duration>,
+        now: Instant,
+    ) {
+        let now = self.clock(now);
         self.stats.on_accept(share.diff, share.achieved, share.expired, latency);
         if let Some(w) = worker {
             self.workers.on_accept(w, share.diff, unix_ms(), now);

@@ -307,7 +307,7 @@ impl Proxy {
         };
         if !share.forward {
             // Meets the miner's custom difficulty but not the pool's: counted, not sent.
-            self.share_accepted(Some(id), worker, &share, None);
+            self.share_accepted(Some(id), worker, &share, None, now);
             return self.reply_status(id, req_id, "OK");
         }
         let share_diff = share.diff;
@@ -323,7 +323,7 @@ impl Proxy {
         let alive = self.miners.get(p.miner.0).is_some_and(|m| m.seq == p.miner_seq);
         let miner = alive.then_some(p.miner);
         match &result {
-            Ok(()) => self.share_accepted(miner, p.worker, &p.share, Some(now.saturating_duration_since(p.sent))),
+            Ok(()) => self.share_accepted(miner, p.worker, &p.share, Some(now.saturating_duration_since(p.sent)), now),
             Err(e) => self.share_refused(miner, p.worker, p.share.diff, e),
         }
         if !alive {

@@ -222,7 +222,7 @@ impl Proxy {
             if let Some(deadline) = self.stopping
                 && (self.splitter.pending() == 0 || now >= deadline)
             {
-                self.print_summary();
+                self.print_summary(now);
                 log::info!("stopped");
                 return Ok(());
             }
@@ -336,7 +336,7 @@ impl Proxy {
         }
         if now >= self.next_print {
             self.next_print = now + self.print_every();
-            self.print_summary();
+            self.print_summary(now);
         }
         self.reap(now);
     }
@@ -346,10 +346,10 @@ impl Proxy {
     }
 
     /// The console line: miners, upstreams, shares and hashrate (60 s / 10 min / 1 h).
-    fn print_summary(&self) {
+    fn print_summary(&self, now: Instant) {
         let c = self.splitter.counts();
         let s = &self.stats;
-        let clock = self.clock(Instant::now());
+        let clock = self.clock(now);
         let hr = |i| Hashrate(s.windows.rate(i, clock));
         log::info!(
             "miners {}/{} upstreams {}/{}/{} (active/sleep/error) accepted {} rejected {} invalid {} expired {} hashrate {} {} {}",
