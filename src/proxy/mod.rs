@@ -15,6 +15,7 @@ mod listen;
 mod miner;
 mod reload;
 mod upstream;
+mod work;
 
 pub use jump::{JUMP_BUFFER, JumpPortStats};
 pub use miner::{Miner, MinerState};

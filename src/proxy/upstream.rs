@@ -3,16 +3,13 @@
 //! request ids, and walks the failover list when the pool goes away (RFC section 10).
 //! Miners never see a failover except as a new job.
 
-use super::miner::deliver_job;
 use super::{MAX_POOL_LINE, MAX_POOL_OUT, Proxy, SUBMIT_TIMEOUT};
 use crate::config::PoolConfig;
 use crate::net::{Conn, Fill, LineReader, Source};
 use crate::pool::Failover;
 use crate::pool::message::{self, PoolMessage};
-use crate::splitter::{MAX_PENDING, Pending};
-use crate::stratum::request::Submit;
-use crate::stratum::{Job, StratumError, write};
-use crate::{AGENT, MinerId, UpstreamId};
+use crate::stratum::{StratumError, write};
+use crate::{AGENT, UpstreamId};
 use mio::Interest;
 use mio::event::Event;
 use mio::net::TcpStream;
@@ -40,21 +37,21 @@ pub(super) enum Phase {
 /// One pool connection, owned by the loop next to its mapper.
 #[derive(Debug)]
 pub(super) struct Link {
-    conn: Option<Conn>,
+    pub(super) conn: Option<Conn>,
     pub(super) phase: Phase,
     /// Index among enabled pools of the pool in use.
     pub(super) pool: usize,
     failover: Failover,
-    session: String,
+    pub(super) session: String,
     next_id: u64,
     login_id: u64,
     /// Incremented per pool session, so jobs of an old session never count as "previous".
-    generation: u64,
+    pub(super) generation: u64,
     since: Instant,
     retry_at: Option<Instant>,
-    last_send: Instant,
+    pub(super) last_send: Instant,
     /// Submits encoded during this loop pass, written in one go at its end.
-    outbox: Vec<u8>,
+    pub(super) outbox: Vec<u8>,
 }
 
 impl Link {
@@ -80,7 +77,7 @@ impl Link {
         if self.phase == Phase::Waiting { self.retry_at } else { None }
     }
 
-    fn take_id(&mut self) -> u64 {
+    pub(super) fn take_id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         id
@@ -101,7 +98,7 @@ impl Proxy {
         self.enabled_pools().count()
     }
 
-    fn pool_at(&self, i: usize) -> Option<&PoolConfig> {
+    pub(super) fn pool_at(&self, i: usize) -> Option<&PoolConfig> {
         self.enabled_pools().nth(i)
     }
 
@@ -201,7 +198,7 @@ impl Proxy {
     }
 
     /// Sends the scratch buffer to a pool; a failed send fails the link.
-    fn send_to_pool(&mut self, uid: UpstreamId, now: Instant) -> bool {
+    pub(super) fn send_to_pool(&mut self, uid: UpstreamId, now: Instant) -> bool {
         let Some(conn) = self.links.get_mut(uid.0).and_then(Option::as_mut).and_then(|l| l.conn.as_mut()) else { return false };
         match conn.send(&self.scratch) {
             Ok(()) => true,
@@ -311,81 +308,6 @@ impl Proxy {
         match login.job {
             Some(job) => self.new_job(uid, &job, now),
             None => log::debug!("upstream #{}: login reply without a job, waiting for one", uid.0),
-        }
-    }
-
-    /// Takes a job from the pool, encodes it once, and sends it to every miner on the upstream.
-    fn new_job(&mut self, uid: UpstreamId, params: &serde_json::Value, now: Instant) {
-        let Some(link) = self.links[uid.0].as_ref() else { return };
-        let generation = link.generation;
-        let default_algo = self.pool_at(link.pool).and_then(|p| p.algo.clone());
-        let job = match Job::from_value(params, default_algo.as_deref()) {
-            Ok(j) => j,
-            Err(e) => {
-                log::warn!("upstream #{}: pool job dropped: {e}", uid.0);
-                return;
-            }
-        };
-        log::debug!("upstream #{}: new job {} diff {}", uid.0, job.job_id, job.diff);
-        let Some(mapper) = self.splitter.mapper_mut(uid) else { return };
-        mapper.set_job(job, generation);
-        self.broadcast(uid, now);
-    }
-
-    /// Sends the upstream's current job to each of its miners.
-    pub(super) fn broadcast(&mut self, uid: UpstreamId, now: Instant) {
-        let Proxy { splitter, miners, scratch, extensions, .. } = self;
-        let Some(mapper) = splitter.mapper_mut(uid) else { return };
-        let mut failed: Vec<(MinerId, String)> = Vec::new();
-        let mut sent = 0;
-        for slot in 0..mapper.storage().capacity() {
-            let Some(mid) = mapper.storage().miner_at(slot) else { continue };
-            let Some(miner) = miners.get_mut(mid.0) else { continue };
-            sent += 1;
-            if let Err(why) = deliver_job(mapper, miner, slot as u8, scratch, extensions, now) {
-                failed.push((mid, why));
-            }
-        }
-        log::debug!("upstream #{}: job sent to {sent} miners in {} us", uid.0, now.elapsed().as_micros());
-        for (mid, why) in failed {
-            self.close_miner(mid, &why);
-        }
-    }
-
-    /// Forwards a checked share with our own request id; answered when the pool replies.
-    pub(super) fn forward_share(&mut self, uid: UpstreamId, s: &Submit<'_>, p: Pending, now: Instant) -> Result<(), StratumError> {
-        let Some(link) = self.links.get_mut(uid.0).and_then(Option::as_mut).filter(|l| l.phase == Phase::Active) else {
-            return Err(StratumError::PoolUnavailable);
-        };
-        let Some(mapper) = self.splitter.mapper_mut(uid) else { return Err(StratumError::PoolUnavailable) };
-        if mapper.pending_count() >= MAX_PENDING {
-            return Err(StratumError::PoolUnavailable);
-        }
-        let id = link.take_id();
-        link.last_send = now;
-        if link.outbox.is_empty() {
-            self.dirty_links.push(uid);
-        }
-        let algo = mapper.job().and_then(|j| j.algo.as_deref());
-        write::pool_submit(&mut link.outbox, id, &link.session, &s.job_id, &s.nonce, &s.result, algo);
-        mapper.add_pending(id, p);
-        Ok(())
-    }
-
-    /// Writes the submits gathered during this loop pass: one write per upstream instead of
-    /// one per share (and one wake-up of the pool instead of many).
-    pub(super) fn flush_links(&mut self, now: Instant) {
-        while let Some(uid) = self.dirty_links.pop() {
-            let Some(link) = self.links.get_mut(uid.0).and_then(Option::as_mut) else { continue };
-            let Some(conn) = link.conn.as_mut() else {
-                link.outbox.clear();
-                continue;
-            };
-            let sent = conn.send(&link.outbox);
-            link.outbox.clear();
-            if let Err(e) = sent {
-                self.fail_link(uid, &e.to_string(), now);
-            }
         }
     }
 

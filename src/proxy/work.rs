@@ -1,0 +1,88 @@
+//! Work flowing through an upstream: a pool job goes down to every miner on it (encoded
+//! once, patched per miner), and checked shares go up to the pool, gathered per loop pass.
+
+use super::Proxy;
+use super::miner::deliver_job;
+use super::upstream::Phase;
+use crate::splitter::{MAX_PENDING, Pending};
+use crate::stratum::request::Submit;
+use crate::stratum::{Job, StratumError, write};
+use crate::{MinerId, UpstreamId};
+use std::time::Instant;
+
+impl Proxy {
+    /// Takes a job from the pool, encodes it once, and sends it to every miner on the upstream.
+    pub(super) fn new_job(&mut self, uid: UpstreamId, params: &serde_json::Value, now: Instant) {
+        let Some(link) = self.links[uid.0].as_ref() else { return };
+        let generation = link.generation;
+        let default_algo = self.pool_at(link.pool).and_then(|p| p.algo.clone());
+        let job = match Job::from_value(params, default_algo.as_deref()) {
+            Ok(j) => j,
+            Err(e) => {
+                log::warn!("upstream #{}: pool job dropped: {e}", uid.0);
+                return;
+            }
+        };
+        log::debug!("upstream #{}: new job {} diff {}", uid.0, job.job_id, job.diff);
+        let Some(mapper) = self.splitter.mapper_mut(uid) else { return };
+        mapper.set_job(job, generation);
+        self.broadcast(uid, now);
+    }
+
+    /// Sends the upstream's current job to each of its miners.
+    pub(super) fn broadcast(&mut self, uid: UpstreamId, now: Instant) {
+        let Proxy { splitter, miners, scratch, extensions, .. } = self;
+        let Some(mapper) = splitter.mapper_mut(uid) else { return };
+        let mut failed: Vec<(MinerId, String)> = Vec::new();
+        let mut sent = 0;
+        for slot in 0..mapper.storage().capacity() {
+            let Some(mid) = mapper.storage().miner_at(slot) else { continue };
+            let Some(miner) = miners.get_mut(mid.0) else { continue };
+            sent += 1;
+            if let Err(why) = deliver_job(mapper, miner, slot as u8, scratch, extensions, now) {
+                failed.push((mid, why));
+            }
+        }
+        log::debug!("upstream #{}: job sent to {sent} miners in {} us", uid.0, now.elapsed().as_micros());
+        for (mid, why) in failed {
+            self.close_miner(mid, &why);
+        }
+    }
+
+    /// Forwards a checked share with our own request id; answered when the pool replies.
+    pub(super) fn forward_share(&mut self, uid: UpstreamId, s: &Submit<'_>, p: Pending, now: Instant) -> Result<(), StratumError> {
+        let Some(link) = self.links.get_mut(uid.0).and_then(Option::as_mut).filter(|l| l.phase == Phase::Active) else {
+            return Err(StratumError::PoolUnavailable);
+        };
+        let Some(mapper) = self.splitter.mapper_mut(uid) else { return Err(StratumError::PoolUnavailable) };
+        if mapper.pending_count() >= MAX_PENDING {
+            return Err(StratumError::PoolUnavailable);
+        }
+        let id = link.take_id();
+        link.last_send = now;
+        if link.outbox.is_empty() {
+            self.dirty_links.push(uid);
+        }
+        let algo = mapper.job().and_then(|j| j.algo.as_deref());
+        write::pool_submit(&mut link.outbox, id, &link.session, &s.job_id, &s.nonce, &s.result, algo);
+        mapper.add_pending(id, p);
+        Ok(())
+    }
+
+    /// Writes the submits gathered during this loop pass: one write per upstream instead of
+    /// one per share (and one wake-up of the pool instead of many).
+    pub(super) fn flush_links(&mut self, now: Instant) {
+        while let Some(uid) = self.dirty_links.pop() {
+            let Some(link) = self.links.get_mut(uid.0).and_then(Option::as_mut) else { continue };
+            let Some(conn) = link.conn.as_mut() else {
+                link.outbox.clear();
+                continue;
+            };
+            let sent = conn.send(&link.outbox);
+            link.outbox.clear();
+            if let Err(e) = sent {
+                self.fail_link(uid, &e.to_string(), now);
+            }
+        }
+    }
+}
