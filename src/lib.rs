@@ -21,14 +21,25 @@
 //!   decide: miners in a slab, upstream links by upstream id, the 1-second tick. Ports
 //!   with `"mode": "transparent"` are jump ports: bytes pass unparsed to a fixed target,
 //!   with bounded buffers, counted per port ([`proxy::JumpPortStats`]).
+//!   The loop's files: `miner.rs` (the miner state machine), `upstream.rs` (pool links and
+//!   failover), `work.rs` (jobs down, shares up), `accounting.rs` (where every share and
+//!   connection outcome is counted and logged), `http.rs` + `api.rs` (the monitoring API and
+//!   Prometheus text), `reload.rs` (config hot reload), `listen.rs` and `jump/`.
+//! - [`http`]: HTTP/1.1 request parsing and response encoding, without sockets.
 //! - [`config`]: xmrig-proxy compatible `config.json` and command line.
-//! - [`stats`]: counters the loop keeps as events happen.
+//! - [`stats`]: counters, hashrate windows (fixed rings) and worker records, fed by the loop
+//!   with `now` so tests drive time.
+//! - [`ratelimit`]: per-address token buckets and bans. [`logs`]: access and share logs.
+//!
+//! The binaries: `stratum-proxy` (`main.rs`), and the test tools `testpool` and `minersim`
+//! (`src/bin/`), which share no code with the library on purpose: they check its arithmetic.
 //!
 //! Data flow: a pool job arrives on an upstream link -> `Mapper::set_job` encodes it once
 //! -> the loop walks the slot table and writes the line to each miner, patching only the
 //! fixed byte. A miner's submit -> checked by the mapper (job, fixed byte, difficulty,
 //! duplicate) -> forwarded with our own request id -> the pool's answer is matched back
-//! to the miner through the mapper's pending table.
+//! to the miner through the mapper's pending table. Submits gathered during one loop pass
+//! go to each pool in a single write.
 
 pub mod config;
 pub mod http;
