@@ -20,7 +20,7 @@ pub enum CliAction {
 
 const DEFAULT_CONFIG: &str = "config.json";
 
-/// Parses the command line (`args` excludes argv[0]). Without `-c`, `./config.json` is loaded
+/// Parses the command line (`args` excludes `argv[0]`). Without `-c`, `./config.json` is loaded
 /// if it exists, otherwise the built-in defaults are used; flags then override the file.
 pub fn parse(args: &[String]) -> Result<CliAction, ConfigError> {
     parse_with_default(args, Path::new(DEFAULT_CONFIG))
