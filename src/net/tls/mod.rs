@@ -81,10 +81,11 @@ pub(crate) fn read(tls: &mut Connection, stream: &mut TcpStream, buf: &mut [u8])
     }
 }
 
-/// Encrypts `data`; the records are left for [`drain`]. Before the handshake ends rustls
-/// holds the plaintext (up to its buffer limit, 64 KiB).
-pub(crate) fn write(tls: &mut Connection, data: &[u8]) -> io::Result<()> {
-    tls.writer().write_all(data)
+/// Encrypts what rustls will take of `data` now: at most its buffer limit (64 KiB) of
+/// unsent records, and 0 when that is full (before the handshake ends the plaintext waits
+/// there, which is what bounds a jump toward a TLS target).
+pub(crate) fn write_some(tls: &mut Connection, data: &[u8]) -> io::Result<usize> {
+    tls.writer().write(data)
 }
 
 /// Moves every record rustls wants to send into `out`.
