@@ -91,3 +91,62 @@ fn a_submit_in_flight_when_the_pool_drops_is_answered() {
         }
     }
 }
+
+#[test]
+fn a_pool_that_drops_every_session_right_after_login_is_not_hammered() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let accepts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepts.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut line = String::new();
+            if std::io::BufRead::read_line(&mut std::io::BufReader::new(s.try_clone().unwrap()), &mut line).is_err() {
+                continue;
+            }
+            let req: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            let job = serde_json::json!({"blob": blob(0, 1), "job_id": "j1", "target": target_for(1000)});
+            let reply =
+                serde_json::json!({"id": req["id"], "jsonrpc": "2.0", "error": null, "result": {"id": "s", "job": job, "status": "OK"}});
+            let _ = std::io::Write::write_all(&mut s, format!("{reply}\n").as_bytes());
+            // ...and the session ends at once (a ban, a restarting backend).
+        }
+    });
+    let proxy = RunningProxy::start(config(Mode::NiceHash, &[addr.to_string()]));
+    let mut m = proxy.miner();
+    m.login();
+    let count = || accepts.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(!wait_until(Duration::from_secs(2), || count() > 4), "{} connections in 2 s with retry-pause 1 s", count());
+}
+
+#[test]
+fn a_pool_that_stops_answering_is_left_for_the_fallback() {
+    let primary = MockPool::start(1000);
+    primary.state.lock().unwrap().hold_replies = true;
+    let fallback = MockPool::start(2000);
+    let proxy = RunningProxy::start(config(Mode::NiceHash, &[primary.url(), fallback.url()]));
+    let mut m = proxy.miner();
+    m.login();
+    let (job_id, fixed, session) = (m.job_id(), m.fixed_byte(), m.session.clone());
+    let id = m.send(
+        "submit",
+        serde_json::json!({"id": session, "job_id": job_id, "nonce": format!("000100{fixed}"), "result": result_for(5000)}),
+    );
+    // The submit is failed back after SUBMIT_TIMEOUT (20 s), the link is dropped, and the
+    // miner, still connected, gets the fallback's job.
+    let mut answered = false;
+    let mut moved = false;
+    while !(answered && moved) {
+        let v = m.recv_within(Duration::from_secs(25)).expect("answer and new job within 25 s");
+        if v["id"] == id {
+            assert_eq!(error_of(&v), "Pool did not answer in time");
+            answered = true;
+        } else if v["method"] == "job" {
+            assert_eq!(v["params"]["target"], target_for(2000));
+            moved = true;
+        }
+    }
+    assert_eq!(fallback.logins(), 1);
+}

@@ -1,7 +1,8 @@
 //! Which pool to connect to next. Each pool is tried `retries` times with `retry-pause`
 //! between tries, then the next one is tried at once; after the last, the list starts
-//! over after a pause. A session that was up and then dropped reconnects starting from the
-//! primary, so the proxy goes back to the primary as soon as it can.
+//! over after a pause. A session that was up (30 s or more, see `proxy/upstream.rs`) and
+//! then dropped reconnects starting from the primary at once, so the proxy goes back to the
+//! primary as soon as it can; a shorter session counts as a failed attempt.
 
 use std::time::Duration;
 

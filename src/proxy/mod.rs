@@ -52,8 +52,8 @@ pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a stop waits for submits in flight.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
-/// Pool submits unanswered this long are failed back to the miner.
-pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pool submits unanswered this long are failed back to the miner and the link dropped.
+pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(20);
 const TICK: Duration = Duration::from_secs(1);
 
 /// Stops a running proxy from another thread.

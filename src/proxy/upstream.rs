@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Keepalive ping interval for pools with `keepalive` set.
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(60);
+/// A session that ends sooner than this counts as a failed attempt (pause, then the next
+/// pool), so a pool that accepts logins and drops them is not reconnected in a tight loop.
+const STABLE_SESSION: Duration = Duration::from_secs(30);
 
 /// Where a link is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,6 +302,7 @@ impl Proxy {
         };
         let Some(link) = self.links[uid.0].as_mut() else { return };
         link.phase = Phase::Active;
+        link.since = now;
         link.session = login.session;
         link.failover.connected();
         let index = link.pool;
@@ -323,7 +327,8 @@ impl Proxy {
         let was_active = link.phase == Phase::Active;
         let index = link.pool;
         link.outbox.clear();
-        let delay = if was_active {
+        let stable = was_active && now.saturating_duration_since(link.since) >= STABLE_SESSION;
+        let delay = if stable {
             link.failover.lost();
             Duration::ZERO
         } else {
@@ -368,9 +373,15 @@ impl Proxy {
             }
             let cutoff = now.checked_sub(SUBMIT_TIMEOUT).unwrap_or(now);
             let late = self.splitter.mapper_mut(uid).map(|m| m.expire_pending(cutoff)).unwrap_or_default();
+            if late.is_empty() {
+                continue;
+            }
             for p in late {
                 self.answer_share(p, Err(StratumError::Pool("Pool did not answer in time".into())), now);
             }
+            // A pool that leaves submits unanswered this long is gone (black-holed or
+            // half-open): move on as for a lost connection.
+            self.fail_link(uid, "pool stopped answering", now);
         }
     }
 
