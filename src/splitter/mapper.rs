@@ -15,6 +15,10 @@ use std::time::Instant;
 const MAX_SEEN_PER_JOB: usize = 1 << 16;
 /// Submits in flight per upstream; past this new shares are refused.
 pub const MAX_PENDING: usize = 1 << 14;
+/// Job encodings cached per job (one per distinct miner difficulty). Past this, the last
+/// entry is re-encoded on demand, so miners can't grow memory or scan time by logging in
+/// with ever new `+difficulty` suffixes.
+const MAX_LINES: usize = 32;
 
 /// A job and what was done with it.
 #[derive(Debug)]
@@ -147,7 +151,12 @@ impl Mapper {
         let idx = match cur.lines.iter().position(|l| l.diff == diff) {
             Some(i) => i,
             None => {
-                cur.lines.push(JobLine::new(&cur.job, &target_for_difficulty(diff), diff, algo_ext));
+                let line = JobLine::new(&cur.job, &target_for_difficulty(diff), diff, algo_ext);
+                if cur.lines.len() < MAX_LINES {
+                    cur.lines.push(line);
+                } else {
+                    cur.lines[MAX_LINES - 1] = line;
+                }
                 cur.lines.len() - 1
             }
         };
@@ -194,6 +203,18 @@ impl Mapper {
     }
 
     /// Records a submit sent upstream under the pool request id `id`.
+    /// Forgets a nonce recorded by `check_share` whose share could not be sent after all,
+    /// so the miner may submit it again.
+    pub fn unsee(&mut self, job_id: &str, nonce: &str) {
+        let Some(bytes) = hex_bytes::<4>(nonce) else { return };
+        let key = u32::from_le_bytes(bytes);
+        for state in [&mut self.current, &mut self.previous].into_iter().flatten() {
+            if state.job.job_id == job_id {
+                state.seen.remove(&key);
+            }
+        }
+    }
+
     pub fn add_pending(&mut self, id: u64, p: Pending) {
         self.pending.insert(id, p);
     }
@@ -359,5 +380,28 @@ mod tests {
         let t = Instant::now();
         m.remove(0, MinerId(1), t);
         assert_eq!(m.idle_since, Some(t));
+    }
+
+    #[test]
+    fn distinct_custom_difficulties_cannot_grow_the_job_cache() {
+        let mut m = Mapper::new(0, true, true, Instant::now());
+        m.set_job(job("j"), 1);
+        for d in 1..10_000u64 {
+            let line = m.job_line(d, 0).unwrap();
+            assert_eq!(line.diff, d);
+        }
+        assert!(m.current.as_ref().unwrap().lines.len() <= MAX_LINES);
+        assert_eq!(m.job_line(0, 0).unwrap().diff, 10_000, "the pool difficulty stays cached");
+    }
+
+    #[test]
+    fn an_unsent_share_can_be_submitted_again() {
+        let mut m = Mapper::new(0, true, true, Instant::now());
+        m.set_job(job("j"), 1);
+        let nonce = "00000000";
+        assert!(m.check_share(0, 0, "j", nonce, &result_for(20_000)).is_ok());
+        assert_eq!(m.check_share(0, 0, "j", nonce, &result_for(20_000)), Err(StratumError::Duplicate));
+        m.unsee("j", nonce);
+        assert!(m.check_share(0, 0, "j", nonce, &result_for(20_000)).is_ok());
     }
 }
