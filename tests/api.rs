@@ -308,3 +308,24 @@ fn matches_ts(line: &str, _pattern: &str) -> bool {
     let b = line.as_bytes();
     b.len() > 21 && b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':' && b[16] == b':' && b[19] == b'Z' && b[20] == b' '
 }
+
+#[test]
+fn a_pipeline_longer_than_the_request_buffer_is_served_to_the_end() {
+    let pool = MockPool::start(1000);
+    let proxy = RunningProxy::start(api_config(&pool));
+    let mut s = std::net::TcpStream::connect(api(&proxy)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let one = "GET /1/workers HTTP/1.1\r\n\r\n";
+    let n = 3000; // ~81 KB of requests, more than the 72 KiB the proxy buffers per client
+    let mut all = one.repeat(n - 1);
+    all.push_str("GET /1/workers HTTP/1.1\r\nConnection: close\r\n\r\n");
+    let writer = {
+        let mut w = s.try_clone().unwrap();
+        std::thread::spawn(move || w.write_all(all.as_bytes()))
+    };
+    let mut got = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut s, &mut got);
+    writer.join().unwrap().unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), n, "every pipelined request answered");
+}

@@ -85,6 +85,14 @@ fn parse_with_default(args: &[String], default_config: &Path) -> Result<CliActio
     Ok(CliAction::Run { config, config_path })
 }
 
+/// A duration in seconds, bounded as in the config file.
+fn secs(flag: &str, n: u64) -> Result<u64, ConfigError> {
+    if n > super::load::MAX_SECS {
+        return Err(err(flag, &format!("must be at most {}", super::load::MAX_SECS)));
+    }
+    Ok(n)
+}
+
 fn num<T: FromStr>(m: &Matches, name: &str) -> Result<Option<T>, ConfigError> {
     m.opt_str(name).map(|s| s.trim().parse::<T>().map_err(|_| err(flag(name), "expected a number"))).transpose()
 }
@@ -104,8 +112,8 @@ fn apply(m: &Matches, c: &mut Config) -> Result<(), ConfigError> {
         }
         c.retries = n;
     }
-    if let Some(n) = num(m, "retry-pause")? {
-        c.retry_pause_secs = n;
+    if let Some(n) = num::<u64>(m, "retry-pause")? {
+        c.retry_pause_secs = secs("--retry-pause", n)?;
     }
     if let Some(n) = num(m, "custom-diff")? {
         c.custom_diff = n;
@@ -126,8 +134,8 @@ fn apply(m: &Matches, c: &mut Config) -> Result<(), ConfigError> {
     if let Some(n) = num(m, "max-upstreams")? {
         c.max_upstreams = n;
     }
-    if let Some(n) = num(m, "reuse-timeout")? {
-        c.reuse_timeout_secs = n;
+    if let Some(n) = num::<u64>(m, "reuse-timeout")? {
+        c.reuse_timeout_secs = secs("--reuse-timeout", n)?;
     }
     if m.opt_present("verbose") {
         c.verbose = true;

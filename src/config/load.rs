@@ -69,6 +69,10 @@ impl PoolConfig {
     }
 }
 
+/// Upper bound for durations in seconds (30 days): they are added to `Instant`s, and a
+/// larger value would only ever be a typo.
+pub(super) const MAX_SECS: u64 = 30 * 86_400;
+
 /// Reads and parses a config file.
 pub fn load_file(path: &Path) -> R<Config> {
     let text = std::fs::read_to_string(path).map_err(|e| err("", format!("cannot read {}: {e}", path.display())))?;
@@ -116,7 +120,7 @@ pub fn parse_str(text: &str) -> R<Config> {
                     "max-connections-per-minute" => {
                         set(&mut rl.max_connections_per_minute, opt_u64(v, p, u32::MAX.into())?.map(|n| n as u32))
                     }
-                    "ban-duration" => set(&mut rl.ban_duration_secs, opt_u64(v, p, u64::MAX)?),
+                    "ban-duration" => set(&mut rl.ban_duration_secs, opt_u64(v, p, MAX_SECS)?),
                     _ => ignore(p),
                 }
                 Ok(())
@@ -129,13 +133,13 @@ pub fn parse_str(text: &str) -> R<Config> {
             "custom-diff-stats" => set(&mut c.custom_diff_stats, opt_bool(v, k)?),
             "algo-ext" => set(&mut c.algo_ext, opt_bool(v, k)?),
             "workers" => set(&mut c.workers, parse_workers(v, k)?),
-            "reuse-timeout" => set(&mut c.reuse_timeout_secs, opt_u64(v, k, u64::MAX)?),
+            "reuse-timeout" => set(&mut c.reuse_timeout_secs, opt_u64(v, k, MAX_SECS)?),
             "retries" => set(&mut c.retries, opt_u64(v, k, 1000)?.map(|n| n as u32)),
-            "retry-pause" => set(&mut c.retry_pause_secs, opt_u64(v, k, u64::MAX)?),
+            "retry-pause" => set(&mut c.retry_pause_secs, opt_u64(v, k, MAX_SECS)?),
             "watch" => set(&mut c.watch, opt_bool(v, k)?),
             "max-upstreams" => set(&mut c.max_upstreams, opt_u64(v, k, usize::MAX as u64)?.map(|n| n as usize)),
             "verbose" => set(&mut c.verbose, bool_or_num(v, k)?),
-            "print-time" => set(&mut c.print_time_secs, opt_u64(v, k, u64::MAX)?),
+            "print-time" => set(&mut c.print_time_secs, opt_u64(v, k, MAX_SECS)?),
             _ => ignore(k),
         }
     }
@@ -424,6 +428,7 @@ mod tests {
             (r#"{"tls":{"cert-key":1}}"#, "tls.cert-key", "expected a string"),
             (r#"{"workers":"nobody"}"#, "workers", "must be one of rig-id, user, password, agent, ip, false"),
             (r#"{"retries":1001}"#, "retries", "must be at most 1000"),
+            (r#"{"retry-pause":18446744073709551615}"#, "retry-pause", "must be at most 2592000"),
             (r#"{"rate-limit":{"ban-duration":-5}}"#, "rate-limit.ban-duration", "expected a non-negative integer"),
         ] {
             assert_eq!(fail(text), err(field, reason), "{text}");

@@ -84,23 +84,32 @@ impl Proxy {
             return self.http_close(key);
         }
         if readable && !client.closing {
+            // Read until the socket is empty (edge-triggered), answering whenever the buffer
+            // reaches its bound, so a long pipeline is served without growing the buffer.
             let mut chunk = [0u8; 4096];
-            loop {
-                match client.conn.read(&mut chunk) {
-                    Ok(0) => return self.http_close(key),
-                    Ok(n) => {
-                        client.buf.extend_from_slice(&chunk[..n]);
-                        client.last_active = now;
-                        if client.buf.len() > http::MAX_HEAD + http::MAX_BODY {
+            let mut drained = false;
+            while !drained {
+                let Some(client) = self.http_clients.get_mut(key).filter(|c| !c.closing) else { break };
+                loop {
+                    match client.conn.read(&mut chunk) {
+                        Ok(0) => return self.http_close(key),
+                        Ok(n) => {
+                            client.buf.extend_from_slice(&chunk[..n]);
+                            client.last_active = now;
+                            if client.buf.len() > http::MAX_HEAD + http::MAX_BODY {
+                                break;
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            drained = true;
                             break;
                         }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(_) => return self.http_close(key),
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(_) => return self.http_close(key),
                 }
+                self.http_serve(key, now);
             }
-            self.http_serve(key, now);
         }
         if self.http_clients.get(key).is_some_and(|c| c.closing && c.conn.queued() == 0) {
             self.http_close(key);

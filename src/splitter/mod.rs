@@ -99,14 +99,17 @@ impl Splitter {
     pub fn logout(&mut self, upstream: UpstreamId, slot: u8, miner: MinerId, now: Instant) -> Option<UpstreamId> {
         let mapper = self.mappers.get_mut(upstream.0)?;
         mapper.remove(slot, miner, now);
-        if self.mode == Mode::Simple && self.reuse_timeout.is_zero() && mapper.storage().active() == 0 {
+        // Submits still in flight keep the upstream until they are answered (collect_idle
+        // removes it then), so their outcome is counted.
+        if self.mode == Mode::Simple && self.reuse_timeout.is_zero() && mapper.storage().active() == 0 && mapper.pending_count() == 0 {
             self.mappers.remove(upstream.0);
             return Some(upstream);
         }
         None
     }
 
-    /// Removes upstreams idle past their keep time; the proxy closes their connections.
+    /// Removes upstreams idle past their keep time and with no submit in flight; the proxy
+    /// closes their connections.
     pub fn collect_idle(&mut self, now: Instant) -> Vec<UpstreamId> {
         let keep = match self.mode {
             Mode::NiceHash => NICEHASH_IDLE,
@@ -115,7 +118,7 @@ impl Splitter {
         let expired: Vec<usize> = self
             .mappers
             .iter()
-            .filter(|(_, m)| m.idle_since.is_some_and(|t| now.saturating_duration_since(t) >= keep))
+            .filter(|(_, m)| m.pending_count() == 0 && m.idle_since.is_some_and(|t| now.saturating_duration_since(t) >= keep))
             .map(|(id, _)| id)
             .collect();
         for id in &expired {
@@ -233,6 +236,20 @@ mod tests {
         let b = s.login(0, MinerId(1), t).unwrap();
         assert_ne!(a.upstream, b.upstream, "one upstream per miner");
         assert_eq!(s.logout(a.upstream, a.slot, MinerId(0), t), Some(a.upstream));
+    }
+
+    #[test]
+    fn an_upstream_with_submits_in_flight_outlives_its_last_miner() {
+        let mut s = Splitter::new(Mode::Simple, 0, Duration::ZERO, true);
+        let t = Instant::now();
+        let a = s.login(0, MinerId(0), t).unwrap();
+        let share = crate::splitter::Share { achieved: 1, diff: 1, expired: false, forward: true };
+        let p = Pending { miner: MinerId(0), miner_seq: 1, worker: None, request_id: "1".into(), share, sent: t };
+        s.mapper_mut(a.upstream).unwrap().add_pending(7, p);
+        assert_eq!(s.logout(a.upstream, a.slot, MinerId(0), t), None, "kept until the pool answers");
+        assert!(s.collect_idle(t).is_empty());
+        assert!(s.mapper_mut(a.upstream).unwrap().take_pending(7).is_some());
+        assert_eq!(s.collect_idle(t), vec![a.upstream]);
     }
 
     #[test]

@@ -136,7 +136,7 @@ impl Workers {
         if let Some(w) = self.records.get_mut(key) {
             w.accepted += 1;
             w.sent += 1;
-            w.sent_diff += diff;
+            w.sent_diff = w.sent_diff.saturating_add(diff);
             w.windows.add(diff);
             w.last_share_ms = unix_ms;
             w.last_active = now;
@@ -147,7 +147,7 @@ impl Workers {
     pub fn on_reject(&mut self, key: usize, diff: u64, invalid: bool) {
         if let Some(w) = self.records.get_mut(key) {
             w.sent += 1;
-            w.sent_diff += diff;
+            w.sent_diff = w.sent_diff.saturating_add(diff);
             if invalid {
                 w.invalid += 1;
             } else {
