@@ -88,7 +88,7 @@ fn parse_with_default(args: &[String], default_config: &Path) -> Result<CliActio
 /// A duration in seconds, bounded as in the config file.
 fn secs(flag: &str, n: u64) -> Result<u64, ConfigError> {
     if n > super::load::MAX_SECS {
-        return Err(err(flag, &format!("must be at most {}", super::load::MAX_SECS)));
+        return Err(err(flag, format!("must be at most {}", super::load::MAX_SECS)));
     }
     Ok(n)
 }
