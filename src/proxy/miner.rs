@@ -2,7 +2,7 @@
 //! delivery of jobs to miners.
 
 use super::{IDLE_TIMEOUT, LOGIN_TIMEOUT, MAX_MINER_LINE, MAX_MINER_OUT, Proxy, custom_diff};
-use crate::net::{Conn, Fill};
+use crate::net::{Conn, ConnError, Fill};
 use crate::splitter::{Mapper, Pending};
 use crate::stats::workers::LoginFields;
 use crate::stratum::algo::AlgoSet;
@@ -207,6 +207,10 @@ impl Proxy {
                 }
                 Err(e) => {
                     reader.clear();
+                    if matches!(&e, ConnError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData) {
+                        // A failed TLS handshake or a corrupt record: worth an operator's eye.
+                        log::info!("miner {}: {e}, closing", self.miners[id.0].peer);
+                    }
                     self.close_miner(id, &e.to_string());
                     break;
                 }
