@@ -11,6 +11,7 @@ use crate::stratum::{StratumError, write};
 use crate::{DEFAULT_GROUP, MinerId, UpstreamId};
 use mio::net::TcpStream;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Where a miner is in its life.
@@ -48,8 +49,10 @@ pub struct Route {
 /// Login details kept for monitoring. Boxed so a miner that never logs in costs nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    pub user: Box<str>,
-    pub agent: Box<str>,
+    /// Shared with every miner using the same wallet (see `intern.rs`).
+    pub user: Arc<str>,
+    /// Shared with every miner running the same version.
+    pub agent: Arc<str>,
     pub rig_id: Option<Box<str>>,
 }
 
@@ -263,11 +266,9 @@ impl Proxy {
         miner.custom_diff = custom_diff;
         miner.algos = algos;
         miner.route = Some(Route { upstream: assigned.upstream, slot: assigned.slot });
-        miner.identity = Some(Box::new(Identity {
-            user: user.into(),
-            agent: login.agent.into_boxed_str(),
-            rig_id: login.rigid.map(String::into_boxed_str),
-        }));
+        let (user_ref, agent_ref) = (self.interner.get(user), self.interner.get(&login.agent));
+        let miner = &mut self.miners[id.0];
+        miner.identity = Some(Box::new(Identity { user: user_ref, agent: agent_ref, rig_id: login.rigid.map(String::into_boxed_str) }));
         miner.state = MinerState::WaitReady { login_id: req_id };
         log::debug!("miner {} logged in as {user} on upstream #{} slot {}", miner.peer, assigned.upstream.0, assigned.slot);
         self.log_connect(id);

@@ -10,6 +10,7 @@ mod accounting;
 mod api;
 mod custom_diff;
 mod http;
+mod intern;
 mod jump;
 mod listen;
 mod miner;
@@ -89,6 +90,8 @@ pub struct Proxy {
     splitter: Splitter,
     stats: Stats,
     workers: Workers,
+    /// Shared wallet and agent strings of logged-in miners.
+    interner: intern::Interner,
     ratelimit: RateLimiter,
     /// The config file, for `watch` and SIGHUP reloads.
     config_file: Option<reload::Watched>,
@@ -149,6 +152,7 @@ impl Proxy {
             splitter,
             stats: Stats::new(0),
             workers,
+            interner: intern::Interner::default(),
             ratelimit,
             config_file: None,
             http,
@@ -325,6 +329,9 @@ impl Proxy {
         self.stats.tick(clock);
         self.workers.tick(clock);
         self.ratelimit.tick(clock);
+        if clock.is_multiple_of(60) {
+            self.interner.sweep();
+        }
         self.reload_tick(now);
         self.miner_timeouts(now);
         self.http_tick(now);
