@@ -150,3 +150,19 @@ fn a_pool_that_stops_answering_is_left_for_the_fallback() {
     }
     assert_eq!(fallback.logins(), 1);
 }
+
+#[test]
+fn a_pool_named_by_host_is_resolved_off_the_loop() {
+    let pool = MockPool::start(1000);
+    let by_name = format!("localhost:{}", pool.addr.port());
+    let proxy = RunningProxy::start(config(Mode::NiceHash, &[by_name]));
+    let mut m = proxy.miner();
+    m.login();
+    assert_eq!(pool.logins(), 1);
+    // An unresolvable primary fails over like a dead one.
+    let fallback = MockPool::start(2000);
+    let proxy = RunningProxy::start(config(Mode::NiceHash, &["no-such-pool.invalid:3333".to_string(), fallback.url()]));
+    let mut m = proxy.miner();
+    m.login();
+    assert_eq!(m.job["target"], target_for(2000));
+}

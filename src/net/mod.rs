@@ -4,6 +4,7 @@
 pub mod conn;
 pub mod lines;
 pub mod proxy_protocol;
+pub mod resolve;
 pub mod tls;
 pub mod token;
 

@@ -79,6 +79,8 @@ pub struct Proxy {
     listeners: Vec<Listener>,
     miners: Slab<Miner>,
     links: Vec<Option<Link>>,
+    /// Pool host names, looked up off the loop.
+    resolver: crate::net::resolve::Resolver,
     /// Upstreams with submits to write at the end of this loop pass.
     dirty_links: Vec<UpstreamId>,
     /// Transparent ports and their pairs.
@@ -145,6 +147,7 @@ impl Proxy {
             listeners,
             miners: Slab::new(),
             links: Vec::new(),
+            resolver: crate::net::resolve::Resolver::new(waker.clone()),
             dirty_links: Vec::new(),
             jumps,
             incoming: Slab::new(),
@@ -250,7 +253,7 @@ impl Proxy {
                     Some(Source::Signal) => self.on_signal(now),
                     Some(Source::Hangup) => self.on_hangup(now),
                     Some(Source::Waker) if self.stop_flag.load(Ordering::SeqCst) => self.begin_stop(now),
-                    Some(Source::Waker) => {}
+                    Some(Source::Waker) => self.resolved(now),
                     Some(Source::HttpListener) => self.http_accept(now),
                     Some(Source::Http(key)) => self.http_event(key, event.is_readable(), event.is_writable(), now),
                     Some(Source::JumpClient(key)) => self.jump_event(key, jump::Side::Client, event),

@@ -5,6 +5,7 @@
 
 use super::{MAX_POOL_LINE, MAX_POOL_OUT, Proxy, SUBMIT_TIMEOUT};
 use crate::config::PoolConfig;
+use crate::net::resolve::Lookup;
 use crate::net::{Conn, Fill, LineReader, Source};
 use crate::pool::Failover;
 use crate::pool::message::{self, PoolMessage};
@@ -13,7 +14,6 @@ use crate::{AGENT, UpstreamId};
 use mio::Interest;
 use mio::event::Event;
 use mio::net::TcpStream;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 /// Connect plus login must finish within this.
@@ -87,11 +87,6 @@ impl Link {
     }
 }
 
-/// Resolves `host:port` (blocking only for names; pools are usually few and cached by the OS).
-fn resolve(url: &str) -> Result<SocketAddr, String> {
-    url.to_socket_addrs().map_err(|e| format!("cannot resolve {url}: {e}"))?.next().ok_or_else(|| format!("{url} has no address"))
-}
-
 impl Proxy {
     fn enabled_pools(&self) -> impl Iterator<Item = &PoolConfig> {
         self.cfg.pools.iter().filter(|p| p.enabled)
@@ -112,6 +107,18 @@ impl Proxy {
         }
         self.links[uid.0] = Some(Link::new(now));
         self.connect_link(uid, now);
+    }
+
+    /// The resolver answered: links waiting for a name try again now.
+    pub(super) fn resolved(&mut self, now: Instant) {
+        if !self.resolver.poll(now) {
+            return;
+        }
+        for link in self.links.iter_mut().flatten() {
+            if link.phase == Phase::Waiting && link.retry_at.is_none() {
+                link.retry_at = Some(now);
+            }
+        }
     }
 
     /// Starts connecting every waiting link whose pause is over.
@@ -135,8 +142,20 @@ impl Proxy {
         link.pool = index;
         let Some(pool) = self.pool_at(index) else { return };
         let url = pool.url.clone();
+        let addr = match self.resolver.lookup(&url, now) {
+            Lookup::Ready(addr) => addr,
+            Lookup::Failed(why) => return self.fail_link(uid, &why, now),
+            Lookup::Pending => {
+                // Asked the resolver thread; `resolved` wakes this link when it answers.
+                if let Some(link) = self.links[uid.0].as_mut() {
+                    link.retry_at = None;
+                }
+                return;
+            }
+        };
+        let Some(pool) = self.pool_at(index) else { return };
         let tls = pool.tls.then(|| crate::net::tls::client::connect(&url, crate::net::tls::client::trust_for(pool)));
-        let stream = resolve(&url).and_then(|addr| TcpStream::connect(addr).map_err(|e| format!("connect to {url} failed: {e}")));
+        let stream = TcpStream::connect(addr).map_err(|e| format!("connect to {url} failed: {e}"));
         let mut stream = match stream {
             Ok(s) => s,
             Err(why) => return self.fail_link(uid, &why, now),
