@@ -47,10 +47,10 @@ impl Resolver {
         if let Some(err) = self.failed.remove(url) {
             return Lookup::Failed(err);
         }
-        if let Some((addr, at)) = self.cache.get(url) {
-            if now.saturating_duration_since(*at) < TTL {
-                return Lookup::Ready(*addr);
-            }
+        if let Some((addr, at)) = self.cache.get(url)
+            && now.saturating_duration_since(*at) < TTL
+        {
+            return Lookup::Ready(*addr);
         }
         if self.asked.insert(url.to_string()) && self.ask(url).is_err() {
             self.asked.remove(url);
