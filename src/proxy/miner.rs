@@ -74,7 +74,6 @@ pub struct Miner {
     pub identity: Option<Box<Identity>>,
     /// Worker record key (see `stats::Workers`).
     pub worker: Option<usize>,
-    pub connected_at: Instant,
     pub last_seen: Instant,
 }
 
@@ -93,7 +92,6 @@ impl Miner {
             algos: AlgoSet::default(),
             identity: None,
             worker: None,
-            connected_at: now,
             last_seen: now,
         }
     }
@@ -425,4 +423,15 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_miner_record_stays_small() {
+        // Per-miner memory is the proxy's main cost at scale (see BENCHMARKS.md).
+        assert!(std::mem::size_of::<Miner>() <= 264, "{} bytes", std::mem::size_of::<Miner>());
+    }
 }
