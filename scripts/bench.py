@@ -22,7 +22,7 @@ import threading
 import time
 import urllib.request
 
-BIN = os.environ.get("BIN", "target/release")
+BIN = os.path.abspath(os.environ.get("BIN", "target/release"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -83,10 +83,11 @@ def start_proxy(kind, work, pool_addr):
         cmd, env = [f"{BIN}/stratum-proxy", "-c", f"{work}/config.json"], {**os.environ, "RUST_LOG": "warn"}
     else:
         cfg.update({"donate-level": 0, "colors": False, "background": False, "syslog": False})
-        cmd, env = [kind, "-c", f"{work}/config.json"], os.environ
+        cmd, env = [os.path.abspath(kind), "-c", f"{work}/config.json"], os.environ
     with open(f"{work}/config.json", "w") as f:
         json.dump(cfg, f)
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # In its own directory: a TLS-enabled xmrig-proxy writes cert.pem/cert_key.pem to its cwd.
+    proc = subprocess.Popen(cmd, env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     api = f"127.0.0.1:{api_port}"
     deadline = time.time() + 15
     while time.time() < deadline:
