@@ -316,9 +316,6 @@ impl Proxy {
         let share_diff = share.diff;
         let pending = Pending { miner: id, miner_seq: seq, worker, request_id: req_id.into(), share, sent: now };
         if let Err(e) = self.forward_share(route.upstream, &s, pending, now) {
-            if let Some(m) = self.splitter.mapper_mut(route.upstream) {
-                m.unsee(&s.job_id, &s.nonce);
-            }
             self.share_refused(Some(id), worker, share_diff, &e);
             self.reply_error(id, req_id, &e);
         }

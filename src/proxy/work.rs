@@ -4,7 +4,7 @@
 use super::Proxy;
 use super::miner::deliver_job;
 use super::upstream::Phase;
-use crate::splitter::{MAX_PENDING, Pending};
+use crate::splitter::Pending;
 use crate::stratum::request::Submit;
 use crate::stratum::{Job, StratumError, write};
 use crate::{MinerId, UpstreamId};
@@ -55,9 +55,6 @@ impl Proxy {
             return Err(StratumError::PoolUnavailable);
         };
         let Some(mapper) = self.splitter.mapper_mut(uid) else { return Err(StratumError::PoolUnavailable) };
-        if mapper.pending_count() >= MAX_PENDING {
-            return Err(StratumError::PoolUnavailable);
-        }
         let id = link.take_id();
         link.last_send = now;
         if link.outbox.is_empty() {

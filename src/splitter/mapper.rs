@@ -172,6 +172,7 @@ impl Mapper {
         if !self.live {
             return Err(StratumError::PoolUnavailable);
         }
+        let pending_full = self.pending.len() >= MAX_PENDING;
         let (state, expired) = match (&mut self.current, &mut self.previous) {
             (Some(c), _) if c.job.job_id == job_id => (c, false),
             (_, Some(p)) if p.job.job_id == job_id => (p, true),
@@ -196,25 +197,18 @@ impl Mapper {
         if state.seen.contains(&key) {
             return Err(StratumError::Duplicate);
         }
+        let forward = achieved >= state.job.diff;
+        if forward && pending_full {
+            // Refused before it is remembered, so the miner may submit it again.
+            return Err(StratumError::PoolUnavailable);
+        }
         if state.seen.len() < MAX_SEEN_PER_JOB {
             state.seen.insert(key);
         }
-        Ok(Share { achieved, diff, expired, forward: achieved >= state.job.diff })
+        Ok(Share { achieved, diff, expired, forward })
     }
 
     /// Records a submit sent upstream under the pool request id `id`.
-    /// Forgets a nonce recorded by `check_share` whose share could not be sent after all,
-    /// so the miner may submit it again.
-    pub fn unsee(&mut self, job_id: &str, nonce: &str) {
-        let Some(bytes) = hex_bytes::<4>(nonce) else { return };
-        let key = u32::from_le_bytes(bytes);
-        for state in [&mut self.current, &mut self.previous].into_iter().flatten() {
-            if state.job.job_id == job_id {
-                state.seen.remove(&key);
-            }
-        }
-    }
-
     pub fn add_pending(&mut self, id: u64, p: Pending) {
         self.pending.insert(id, p);
     }
@@ -399,9 +393,21 @@ mod tests {
         let mut m = Mapper::new(0, true, true, Instant::now());
         m.set_job(job("j"), 1);
         let nonce = "00000000";
-        assert!(m.check_share(0, 0, "j", nonce, &result_for(20_000)).is_ok());
+        let share = Share { achieved: 1, diff: 1, expired: false, forward: true };
+        for id in 0..MAX_PENDING as u64 {
+            let p = Pending {
+                miner: MinerId(1),
+                miner_seq: 1,
+                worker: None,
+                request_id: "1".into(),
+                share: share.clone(),
+                sent: Instant::now(),
+            };
+            m.add_pending(id, p);
+        }
+        assert_eq!(m.check_share(0, 0, "j", nonce, &result_for(20_000)), Err(StratumError::PoolUnavailable), "no room upstream");
+        m.take_pending(0);
+        assert!(m.check_share(0, 0, "j", nonce, &result_for(20_000)).is_ok(), "not remembered as a duplicate");
         assert_eq!(m.check_share(0, 0, "j", nonce, &result_for(20_000)), Err(StratumError::Duplicate));
-        m.unsee("j", nonce);
-        assert!(m.check_share(0, 0, "j", nonce, &result_for(20_000)).is_ok());
     }
 }
