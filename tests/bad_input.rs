@@ -8,15 +8,9 @@ use serde_json::json;
 use stratum_proxy::config::Mode;
 use support::*;
 
-fn setup() -> (MockPool, RunningProxy) {
-    let pool = MockPool::start(1000);
-    let proxy = RunningProxy::start(config(Mode::NiceHash, &[pool.url()]));
-    (pool, proxy)
-}
-
 #[test]
 fn wrong_json_types_in_login_fields_get_answers() {
-    let (_pool, proxy) = setup();
+    let (_pool, proxy) = nicehash_proxy();
     for params in [json!({"login": 123, "pass": "x"}), json!({"login": ["W"]}), json!({"login": null}), json!({"login": ""}), json!(null)] {
         let mut m = proxy.miner();
         m.send("login", params.clone());
@@ -30,7 +24,7 @@ fn wrong_json_types_in_login_fields_get_answers() {
 
 #[test]
 fn wrong_json_types_in_submit_fields_get_answers() {
-    let (pool, proxy) = setup();
+    let (pool, proxy) = nicehash_proxy();
     let mut m = proxy.miner();
     m.login();
     let (session, job_id, fixed) = (m.session.clone(), m.job_id(), m.fixed_byte());
@@ -56,7 +50,7 @@ fn wrong_json_types_in_submit_fields_get_answers() {
 
 #[test]
 fn pool_garbage_and_unknown_replies_are_ignored() {
-    let (pool, proxy) = setup();
+    let (pool, proxy) = nicehash_proxy();
     let mut m = proxy.miner();
     m.login();
     pool.send_raw(
@@ -70,7 +64,7 @@ fn pool_garbage_and_unknown_replies_are_ignored() {
 
 #[test]
 fn malformed_pool_jobs_are_dropped_and_miners_keep_the_last_good_one() {
-    let (pool, proxy) = setup();
+    let (pool, proxy) = nicehash_proxy();
     let mut m = proxy.miner();
     m.login();
     let bad = [
@@ -92,7 +86,7 @@ fn malformed_pool_jobs_are_dropped_and_miners_keep_the_last_good_one() {
 
 #[test]
 fn a_pool_flooding_an_endless_line_is_cut_off_and_reconnected() {
-    let (pool, proxy) = setup();
+    let (pool, proxy) = nicehash_proxy();
     let mut m = proxy.miner();
     m.login();
     let chunk = vec![b'x'; 64 * 1024];

@@ -8,15 +8,9 @@ use std::time::{Duration, Instant};
 use stratum_proxy::config::Mode;
 use support::*;
 
-fn proxy_with_pool() -> (MockPool, RunningProxy) {
-    let pool = MockPool::start(1000);
-    let proxy = RunningProxy::start(config(Mode::NiceHash, &[pool.url()]));
-    (pool, proxy)
-}
-
 #[test]
 fn an_over_long_line_closes_at_once_with_or_without_newline() {
-    let (_pool, proxy) = proxy_with_pool();
+    let (_pool, proxy) = nicehash_proxy();
     let mut bystander = proxy.miner();
     bystander.login();
     for (size, newline) in [(20_000, false), (16_385, true), (1 << 20, false)] {
@@ -36,7 +30,7 @@ fn an_over_long_line_closes_at_once_with_or_without_newline() {
 
 #[test]
 fn a_line_at_the_limit_is_read() {
-    let (_pool, proxy) = proxy_with_pool();
+    let (_pool, proxy) = nicehash_proxy();
     let mut m = proxy.miner();
     let login = json!({"id": 1, "jsonrpc": "2.0", "method": "login", "params": {"login": "WALLET", "pass": "x", "agent": "a"}}).to_string();
     let padded = format!("{login}{}\n", " ".repeat(16_384 - login.len()));
@@ -46,7 +40,7 @@ fn a_line_at_the_limit_is_read() {
 
 #[test]
 fn malformed_or_non_login_first_messages_close_the_connection() {
-    let (_pool, proxy) = proxy_with_pool();
+    let (_pool, proxy) = nicehash_proxy();
     let inputs: [&[u8]; 5] = [
         b"this is not json\n",
         b"\x00\x01\x02\xff\xfe\n",
@@ -63,7 +57,7 @@ fn malformed_or_non_login_first_messages_close_the_connection() {
 
 #[test]
 fn a_login_without_a_wallet_is_refused() {
-    let (_pool, proxy) = proxy_with_pool();
+    let (_pool, proxy) = nicehash_proxy();
     let mut m = proxy.miner();
     m.send("login", json!({"pass": "x", "agent": "a"}));
     assert_eq!(error_of(&m.recv()), "Invalid payment address provided");
@@ -87,7 +81,7 @@ fn the_access_password_is_enforced() {
 
 #[test]
 fn unknown_methods_are_answered_and_the_miner_stays() {
-    let (_pool, proxy) = proxy_with_pool();
+    let (_pool, proxy) = nicehash_proxy();
     let mut m = proxy.miner();
     m.login();
     let id = m.send("getjob", json!({}));
@@ -99,7 +93,7 @@ fn unknown_methods_are_answered_and_the_miner_stays() {
 
 #[test]
 fn request_ids_are_echoed_verbatim() {
-    let (_pool, proxy) = proxy_with_pool();
+    let (_pool, proxy) = nicehash_proxy();
     let mut m = proxy.miner();
     m.send_raw(b"{\"id\":\"abc\",\"jsonrpc\":\"2.0\",\"method\":\"login\",\"params\":{\"login\":\"W\",\"pass\":\"x\"}}\n").unwrap();
     let reply = m.recv();
@@ -111,7 +105,7 @@ fn request_ids_are_echoed_verbatim() {
 
 #[test]
 fn a_miner_that_cannot_mine_the_pool_algorithm_is_told_so() {
-    let (_pool, proxy) = proxy_with_pool();
+    let (_pool, proxy) = nicehash_proxy();
     let mut m = proxy.miner();
     m.send("login", json!({"login": "WALLET", "pass": "x", "agent": "a", "algo": ["cn/r", "kawpow"]}));
     assert_eq!(error_of(&m.recv()), "Unsupported algorithm rx/0");
@@ -120,7 +114,7 @@ fn a_miner_that_cannot_mine_the_pool_algorithm_is_told_so() {
 
 #[test]
 fn silent_and_half_line_connections_close_at_the_login_timeout() {
-    let (_pool, proxy) = proxy_with_pool();
+    let (_pool, proxy) = nicehash_proxy();
     let mut silent = proxy.miner();
     let mut half = proxy.miner();
     half.send_raw(b"{\"id\":1,\"method\":\"lo").unwrap();

@@ -384,6 +384,13 @@ pub fn config(mode: Mode, pools: &[String]) -> Config {
     }
 }
 
+/// A NiceHash proxy in front of one mock pool at difficulty 1000.
+pub fn nicehash_proxy() -> (MockPool, RunningProxy) {
+    let pool = MockPool::start(1000);
+    let proxy = RunningProxy::start(config(Mode::NiceHash, &[pool.url()]));
+    (pool, proxy)
+}
+
 pub fn pool(url: &str) -> PoolConfig {
     PoolConfig { user: "POOLWALLET".into(), pass: "poolpass".into(), ..PoolConfig::new(url) }
 }
