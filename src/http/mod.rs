@@ -120,10 +120,14 @@ pub fn respond(out: &mut Vec<u8>, status: u16, content_type: &str, body: &[u8], 
     out.extend_from_slice(body);
 }
 
+/// xmrig-proxy's JSON body for an error status.
+pub fn error_body(status: u16) -> String {
+    format!("{{\n    \"status\": {status},\n    \"error\": \"{}\"\n}}", reason(status))
+}
+
 /// Appends an error response with xmrig-proxy's JSON body.
 pub fn respond_error(out: &mut Vec<u8>, status: u16, keep_alive: bool) {
-    let body = format!("{{\n    \"status\": {status},\n    \"error\": \"{}\"\n}}", reason(status));
-    respond(out, status, "application/json", body.as_bytes(), keep_alive);
+    respond(out, status, "application/json", error_body(status).as_bytes(), keep_alive);
 }
 
 #[cfg(test)]

@@ -52,6 +52,10 @@ impl Proxy {
         if let Some(w) = worker {
             self.workers.on_reject(w, diff, invalid);
         }
+        let level = if invalid { log::Level::Debug } else { log::Level::Info };
+        if !self.share_log.is_enabled() && !log::log_enabled!(level) {
+            return;
+        }
         let (user, peer) = self.who(miner);
         if invalid {
             log::debug!("share from {peer} ({user}) refused: {err}");

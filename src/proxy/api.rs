@@ -317,10 +317,7 @@ impl Proxy {
 }
 
 fn error(status: u16) -> Reply {
-    let mut body = Vec::new();
-    let text = format!("{{\n    \"status\": {status},\n    \"error\": \"{}\"\n}}", crate::http::reason(status));
-    body.extend_from_slice(text.as_bytes());
-    (status, "application/json", body)
+    (status, "application/json", crate::http::error_body(status).into_bytes())
 }
 
 /// `{a="x",b="y"}` with values escaped per the exposition format.

@@ -135,13 +135,12 @@ pub(super) fn deliver_job(
         }
         return Err(format!("cannot mine the pool's algorithm {algo}"));
     }
-    let session = miner.session;
     let Some(line) = mapper.job_line(miner.custom_diff, slot) else { return Ok(()) };
     miner.diff = line.diff;
     let sent = match std::mem::replace(&mut miner.state, MinerState::Ready) {
         MinerState::WaitReady { login_id } => {
             scratch.clear();
-            write::login_reply(scratch, &login_id, &format!("{session:016x}"), line, extensions);
+            write::login_reply(scratch, &login_id, &miner.session_hex(), line, extensions);
             miner.conn.send(scratch)
         }
         _ => miner.conn.send(&line.line),

@@ -432,9 +432,4 @@ impl Proxy {
             let _ = self.poll.registry().deregister(conn.stream());
         }
     }
-
-    /// Number of upstream links with a pool session.
-    pub fn active_links(&self) -> usize {
-        self.links.iter().flatten().filter(|l| l.phase == Phase::Active).count()
-    }
 }
