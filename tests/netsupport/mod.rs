@@ -1,60 +1,16 @@
-//! Fixtures for TLS, jump and PROXY protocol tests: a proxy runner that reports every
-//! bound address and the TLS fingerprint and gives the `Proxy` back when stopped (so a
-//! test can read its counters), a TLS line client, and small byte servers.
+//! Fixtures for TLS, jump and PROXY protocol tests: bind and config builders, a TLS line
+//! client, and small byte servers. The proxy runner is the shared one from `support`.
 
 #![allow(dead_code)]
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::thread::JoinHandle;
-use std::time::Duration;
 use stratum_proxy::config::{Bind, BindKind, Config};
 use stratum_proxy::net::tls::{Trust, client};
-use stratum_proxy::proxy::{Proxy, StopHandle};
 
-/// How long any single wait may take.
-pub const WAIT: Duration = Duration::from_secs(5);
-
-/// A proxy on its own thread; `finish` stops it and hands the `Proxy` back.
-pub struct Running {
-    pub addrs: Vec<SocketAddr>,
-    pub fingerprint: Option<String>,
-    /// The HTTP API, when the config enables it.
-    pub http: Option<SocketAddr>,
-    stop: StopHandle,
-    thread: Option<JoinHandle<Proxy>>,
-}
-
-impl Running {
-    pub fn start(cfg: Config) -> Running {
-        let _ = env_logger::builder().is_test(true).try_init();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let mut proxy = Proxy::bind(cfg).expect("proxy binds");
-            tx.send((proxy.local_addrs(), proxy.tls_fingerprint().map(str::to_string), proxy.http_addr(), proxy.stop_handle())).unwrap();
-            proxy.run().expect("proxy runs");
-            proxy
-        });
-        let (addrs, fingerprint, http, stop) = rx.recv_timeout(WAIT).expect("proxy started");
-        Running { addrs, fingerprint, http, stop, thread: Some(thread) }
-    }
-
-    /// Stops the loop and returns the proxy for inspection.
-    pub fn finish(mut self) -> Proxy {
-        self.stop.stop();
-        self.thread.take().expect("running").join().expect("proxy thread")
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.stop.stop();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
+/// A proxy on its own thread (the shared fixture); `finish` hands the `Proxy` back.
+pub use crate::support::{RunningProxy as Running, WAIT};
 
 pub fn stratum_bind(tls: bool, proxy_protocol: bool) -> Bind {
     Bind { addr: "127.0.0.1:0".parse().unwrap(), tls, proxy_protocol, kind: BindKind::Stratum }

@@ -397,11 +397,16 @@ pub fn pool(url: &str) -> PoolConfig {
 
 /// A proxy running on its own thread; stopped and joined on drop.
 pub struct RunningProxy {
+    /// The first listener (the stratum port in most tests).
     pub addr: SocketAddr,
+    /// Every listener, in bind order.
+    pub addrs: Vec<SocketAddr>,
+    /// The inbound TLS certificate's SHA-256, when a bind uses TLS.
+    pub fingerprint: Option<String>,
     /// The HTTP API, when the config enables it.
     pub http: Option<SocketAddr>,
     stop: StopHandle,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<Proxy>>,
 }
 
 impl RunningProxy {
@@ -418,11 +423,19 @@ impl RunningProxy {
             if let Some(f) = file {
                 proxy.set_config_file(f);
             }
-            tx.send((proxy.local_addrs()[0], proxy.http_addr(), proxy.stop_handle())).unwrap();
+            let fingerprint = proxy.tls_fingerprint().map(str::to_string);
+            tx.send((proxy.local_addrs(), fingerprint, proxy.http_addr(), proxy.stop_handle())).unwrap();
             proxy.run().expect("proxy runs");
+            proxy
         });
-        let (addr, http, stop) = rx.recv_timeout(WAIT).expect("proxy started");
-        RunningProxy { addr, http, stop, thread: Some(thread) }
+        let (addrs, fingerprint, http, stop) = rx.recv_timeout(WAIT).expect("proxy started");
+        RunningProxy { addr: addrs[0], addrs, fingerprint, http, stop, thread: Some(thread) }
+    }
+
+    /// Stops the loop and returns the proxy for inspection.
+    pub fn finish(mut self) -> Proxy {
+        self.stop.stop();
+        self.thread.take().expect("running").join().expect("proxy thread")
     }
 
     pub fn miner(&self) -> TestMiner {
