@@ -59,23 +59,10 @@ fn main() -> ExitCode {
 /// Raises the open-file limit to the hard limit: each miner is a descriptor, and the
 /// usual soft limit of 1024 would cap the proxy far below what it can serve.
 fn raise_nofile_limit() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            log::warn!("cannot read the open-file limit: {}", std::io::Error::last_os_error());
-            return;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let wanted = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
-                lim.rlim_cur = lim.rlim_max;
-            } else {
-                log::warn!("cannot raise the open-file limit: {}", std::io::Error::last_os_error());
-            }
-        }
+    match stratum_proxy::net::raise_nofile_limit() {
+        Ok(n) => log::info!("open-file limit {n} (about {} miners)", n.saturating_sub(64)),
+        Err(e) => log::warn!("cannot raise the open-file limit: {e}"),
     }
-    log::info!("open-file limit {} (about {} miners)", lim.rlim_cur, lim.rlim_cur.saturating_sub(64));
 }
 
 /// Checks that need the whole config (after the command line is applied).
