@@ -24,8 +24,10 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-## Load benchmark: 1k, 10k and 19k simulated miners through the proxy (see BENCHMARKS.md).
+## Load benchmark: the kernel's floor on this machine, then 1k, 10k and 19k simulated
+## miners through the proxy (see BENCHMARKS.md).
 bench: build
+	./target/release/sendfloor
 	python3 scripts/bench.py
 
 clean:
