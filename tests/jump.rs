@@ -1,6 +1,7 @@
 //! Transparent jump ports: bytes pass unchanged both ways, half-close is passed on, an
 //! unreachable target closes the client, a peer that does not read cannot grow the jump's
-//! memory, and the chain miner -> jump -> TLS proxy -> pool works end to end.
+//! memory, a silent pair is closed at its idle timeout, a target named by host name is
+//! resolved off the loop, and the chain miner -> jump -> TLS proxy -> pool works end to end.
 
 mod netsupport;
 mod support;
@@ -60,6 +61,60 @@ fn half_close_is_passed_on_and_the_answer_still_arrives() {
     assert_eq!(back, b"answer");
     let proxy = proxy.finish();
     assert_eq!(proxy.jump_stats()[0].active, 0, "the pair closed once both directions ended");
+}
+
+/// Sends `msg` and reads it back from an echo target.
+fn ping(c: &mut TcpStream, msg: &[u8]) {
+    c.write_all(msg).unwrap();
+    let mut back = vec![0u8; msg.len()];
+    c.read_exact(&mut back).expect("echo through the jump");
+    assert_eq!(back, msg);
+}
+
+#[test]
+fn a_silent_pair_is_closed_at_its_idle_timeout_while_a_busy_one_stays() {
+    let target = echo_server();
+    let proxy = Running::start(binds_only(vec![jump_bind_to(&target.to_string(), false, false, 1)]));
+    let mut busy = connect(proxy.addrs[0]);
+    let mut silent = connect(proxy.addrs[0]);
+    ping(&mut busy, b"hello");
+    ping(&mut silent, b"hello");
+    let quiet_since = Instant::now();
+    // The busy pair talks every 200 ms (pacing, not waiting) until the silent one is closed.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let talker = std::thread::spawn(move || {
+        let mut rounds = 0;
+        while done_rx.recv_timeout(Duration::from_millis(200)).is_err() && rounds < 100 {
+            ping(&mut busy, b"ping");
+            rounds += 1;
+        }
+        busy
+    });
+    let mut buf = [0u8; 8];
+    let r = silent.read(&mut buf);
+    assert!(matches!(r, Ok(0)), "the silent pair is closed, not left open: {r:?}");
+    let waited = quiet_since.elapsed();
+    assert!(waited >= Duration::from_secs(1), "closed after {waited:?}, before its 1 s idle timeout");
+    done_tx.send(()).unwrap();
+    let mut busy = talker.join().unwrap();
+    ping(&mut busy, b"still here");
+    let proxy = proxy.finish();
+    let s = &proxy.jump_stats()[0];
+    assert_eq!((s.total, s.failed), (2, 0));
+}
+
+#[test]
+fn a_target_named_by_host_name_is_resolved_off_the_loop() {
+    let target = echo_server();
+    let named = format!("localhost:{}", target.port());
+    let proxy = Running::start(binds_only(vec![jump_bind_to(&named, false, false, 600)]));
+    let mut c = connect(proxy.addrs[0]);
+    ping(&mut c, b"first client, maybe before the resolver answered");
+    let mut d = connect(proxy.addrs[0]);
+    ping(&mut d, b"second client");
+    let proxy = proxy.finish();
+    let s = &proxy.jump_stats()[0];
+    assert_eq!((s.total, s.failed), (2, 0));
 }
 
 #[test]

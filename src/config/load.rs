@@ -72,6 +72,10 @@ impl PoolConfig {
 /// Upper bound for durations in seconds (30 days): they are added to `Instant`s, and a
 /// larger value would only ever be a typo.
 pub(super) const MAX_SECS: u64 = 30 * 86_400;
+/// A jump pair silent this long in both directions is closed: a peer that vanished
+/// without a FIN must not hold two sockets for ever. Mining streams carry a job or a
+/// keepalive every few minutes at most.
+const JUMP_IDLE_SECS: u64 = 600;
 
 /// Reads and parses a config file.
 pub fn load_file(path: &Path) -> R<Config> {
@@ -218,6 +222,7 @@ fn parse_bind(v: &Value, f: &str) -> R<Bind> {
     }
     let (mut host, mut port, mut bind) = ("0.0.0.0".to_string(), None, Bind::stratum(SocketAddr::from(([0, 0, 0, 0], 0))));
     let (mut transparent, mut target, mut target_tls, mut target_pp) = (false, None, false, false);
+    let mut idle_secs = JUMP_IDLE_SECS;
     each(v, f, |k, v, p| {
         match k {
             "host" => set(&mut host, opt_str(v, p)?),
@@ -232,6 +237,7 @@ fn parse_bind(v: &Value, f: &str) -> R<Bind> {
             "target" => target = opt_nonempty(v, p)?,
             "target-tls" => set(&mut target_tls, opt_bool(v, p)?),
             "target-proxy-protocol" => set(&mut target_pp, opt_bool(v, p)?),
+            "idle-timeout" => set(&mut idle_secs, opt_u64(v, p, MAX_SECS)?),
             _ => ignore(p),
         }
         Ok(())
@@ -243,7 +249,7 @@ fn parse_bind(v: &Value, f: &str) -> R<Bind> {
         let p = format!("{f}.target");
         let target = target.ok_or_else(|| err(&p, "required for a transparent bind"))?;
         check_host_port(&target).map_err(|r| err(&p, r))?;
-        bind.kind = BindKind::Transparent { target, target_tls, target_proxy_protocol: target_pp };
+        bind.kind = BindKind::Transparent { target, target_tls, target_proxy_protocol: target_pp, idle_secs };
     }
     Ok(bind)
 }
@@ -456,10 +462,13 @@ mod tests {
         let e = fail(r#"{"bind":[{"host":"::","port":4444,"mode":"transparent"}]}"#);
         assert_eq!(e, err("bind[0].target", "required for a transparent bind"));
         let c = parse_str(r#"{"bind":[{"host":"::","port":4444,"mode":"Transparent","target":"pool:443","target-tls":true}]}"#).unwrap();
-        let kind = BindKind::Transparent { target: "pool:443".to_string(), target_tls: true, target_proxy_protocol: false };
+        let kind = BindKind::Transparent { target: "pool:443".to_string(), target_tls: true, target_proxy_protocol: false, idle_secs: 600 };
         assert_eq!(c.binds[0].kind, kind);
         assert_eq!(c.binds[0].addr, "[::]:4444".parse().unwrap());
         assert_eq!(fail(r#"{"bind":[{"port":1,"mode":"tunnel"}]}"#).field, "bind[0].mode");
+        let c = parse_str(r#"{"bind":[{"port":1,"mode":"transparent","target":"a:1","idle-timeout":0}]}"#).unwrap();
+        assert!(matches!(c.binds[0].kind, BindKind::Transparent { idle_secs: 0, .. }), "0 turns the idle timeout off");
+        assert_eq!(fail(r#"{"bind":[{"port":1,"mode":"transparent","target":"a:1","idle-timeout":-1}]}"#).field, "bind[0].idle-timeout");
     }
 
     #[test]

@@ -34,8 +34,9 @@ pub enum WorkersMode {
 pub enum BindKind {
     /// Stratum: miners log in and are split over upstreams.
     Stratum,
-    /// Transparent jump port: bytes go unparsed to `target`.
-    Transparent { target: String, target_tls: bool, target_proxy_protocol: bool },
+    /// Transparent jump port: bytes go unparsed to `target`. A pair with no byte either
+    /// way for `idle_secs` is closed (0: never).
+    Transparent { target: String, target_tls: bool, target_proxy_protocol: bool, idle_secs: u64 },
 }
 
 /// One listening endpoint.

@@ -67,8 +67,14 @@ pub(super) fn open(cfg: &Config, poll: &Poll) -> io::Result<(Vec<Listener>, Opti
         let addr = socket.local_addr()?;
         let jump = match &bind.kind {
             BindKind::Stratum => None,
-            BindKind::Transparent { target, target_tls, target_proxy_protocol } => {
-                let t = JumpTarget { target: target.clone(), tls: *target_tls, proxy_protocol: *target_proxy_protocol };
+            BindKind::Transparent { target, target_tls, target_proxy_protocol, idle_secs } => {
+                let t = JumpTarget {
+                    target: target.clone(),
+                    tls: *target_tls,
+                    proxy_protocol: *target_proxy_protocol,
+                    idle: (*idle_secs > 0).then(|| Duration::from_secs(*idle_secs)),
+                    resolved: None,
+                };
                 Some(jumps.add_port(addr, t))
             }
         };

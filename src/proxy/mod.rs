@@ -159,7 +159,7 @@ impl Proxy {
         let ratelimit = RateLimiter::new(cfg.rate_limit);
         let access_log = AppendLog::open(cfg.access_log_file.as_deref());
         let share_log = AppendLog::open(cfg.share_log_file.as_deref());
-        Ok(Proxy {
+        let mut proxy = Proxy {
             cfg,
             poll,
             listeners,
@@ -195,7 +195,9 @@ impl Proxy {
             next_tick: now + TICK,
             next_print: now + print_every(cfg_print),
             started: now,
-        })
+        };
+        proxy.resolve_jump_targets(now);
+        Ok(proxy)
     }
 
     /// Addresses the miner listeners are bound to (port 0 resolved).
@@ -275,8 +277,8 @@ impl Proxy {
                     Some(Source::Waker) => self.resolved(now),
                     Some(Source::HttpListener) => self.http_accept(now),
                     Some(Source::Http(key)) => self.http_event(key, event.is_readable(), event.is_writable(), now),
-                    Some(Source::JumpClient(key)) => self.jump_event(key, jump::Side::Client, event),
-                    Some(Source::JumpTarget(key)) => self.jump_event(key, jump::Side::Target, event),
+                    Some(Source::JumpClient(key)) => self.jump_event(key, jump::Side::Client, event, now),
+                    Some(Source::JumpTarget(key)) => self.jump_event(key, jump::Side::Target, event, now),
                     Some(Source::Incoming(key)) => self.incoming_event(key, now),
                     None => {}
                 }

@@ -109,7 +109,7 @@ impl Proxy {
         self.connect_link(uid, now);
     }
 
-    /// The resolver answered: links waiting for a name try again now.
+    /// The resolver answered: links and jump clients waiting for a name try again now.
     pub(super) fn resolved(&mut self, now: Instant) {
         if !self.resolver.poll(now) {
             return;
@@ -119,6 +119,7 @@ impl Proxy {
                 link.retry_at = Some(now);
             }
         }
+        self.retry_waiting_jumps(now);
     }
 
     /// Starts connecting every waiting link whose pause is over.

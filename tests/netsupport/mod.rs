@@ -17,7 +17,12 @@ pub fn stratum_bind(tls: bool, proxy_protocol: bool) -> Bind {
 }
 
 pub fn jump_bind(target: SocketAddr, target_tls: bool, tls: bool) -> Bind {
-    let kind = BindKind::Transparent { target: target.to_string(), target_tls, target_proxy_protocol: false };
+    jump_bind_to(&target.to_string(), target_tls, tls, 600)
+}
+
+/// A transparent bind to `target` (an address or a host name) closing pairs idle for `idle_secs`.
+pub fn jump_bind_to(target: &str, target_tls: bool, tls: bool, idle_secs: u64) -> Bind {
+    let kind = BindKind::Transparent { target: target.to_string(), target_tls, target_proxy_protocol: false, idle_secs };
     Bind { addr: "127.0.0.1:0".parse().unwrap(), tls, proxy_protocol: false, kind }
 }
 

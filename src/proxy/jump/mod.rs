@@ -9,11 +9,15 @@
 //! under [`JUMP_BUFFER`], so a peer that stops reading stops the other peer by TCP flow
 //! control. A writable event on the slow side resumes the reading. End of stream on one
 //! side is passed on as a half-close; an error on either side, or both directions ended,
-//! closes the pair.
+//! closes the pair, and so does silence both ways for the port's idle timeout.
+//!
+//! A target named by host is looked up by the resolver thread, never on the loop; a
+//! client that arrives before the first answer waits for it (bounded in number and time).
 
 mod pairs;
 
 use super::Proxy;
+use crate::net::resolve::Lookup;
 use crate::net::tls::{self, Trust};
 use crate::net::{Conn, Source, proxy_protocol};
 use mio::event::Event;
@@ -23,7 +27,7 @@ pub(super) use pairs::Jumps;
 use pairs::{Half, Jump};
 use rustls::{ServerConfig, ServerConnection};
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,8 +37,21 @@ pub const JUMP_BUFFER: usize = 64 * 1024;
 pub(super) const READ_CHUNK: usize = 16 * 1024;
 /// Room kept for TLS record overhead, so a TLS queue stays under the bound too.
 pub(super) const TLS_SLACK: usize = 256;
-/// Connecting to the target must finish within this.
+/// Connecting to the target (its address lookup included) must finish within this.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most clients held while their target's name is looked up (only before the first answer).
+const MAX_WAITING: usize = 1024;
+
+/// A client accepted before its target's address is known.
+#[derive(Debug)]
+pub(super) struct Waiting {
+    port: usize,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<Arc<ServerConfig>>,
+    early: Vec<u8>,
+    since: Instant,
+}
 
 /// Counters of one transparent port, for the console, `/1/summary` and `/metrics`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +80,11 @@ pub(super) struct JumpTarget {
     pub target: String,
     pub tls: bool,
     pub proxy_protocol: bool,
+    /// Pairs silent this long both ways are closed.
+    pub idle: Option<Duration>,
+    /// The target's last address from the resolver, used while a fresh answer is on its
+    /// way or DNS is down.
+    pub resolved: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,14 +115,51 @@ impl Proxy {
         early: Vec<u8>,
         now: Instant,
     ) {
+        self.start_jump(Waiting { port, stream, peer, tls, early, since: now }, now);
+    }
+
+    /// Keeps each target's address fresh (asked at start, then whenever the resolver's
+    /// answer ages out), so clients rarely wait for a lookup.
+    pub(super) fn resolve_jump_targets(&mut self, now: Instant) {
+        for t in &mut self.jumps.targets {
+            if let Lookup::Ready(a) = self.resolver.lookup(&t.target, now) {
+                t.resolved = Some(a);
+            }
+        }
+    }
+
+    /// The resolver answered, or a second passed: clients waiting for their target's
+    /// address go on, wait on, or fail once they waited as long as a connect may take.
+    pub(super) fn retry_waiting_jumps(&mut self, now: Instant) {
+        for w in std::mem::take(&mut self.jumps.waiting) {
+            self.start_jump(w, now);
+        }
+    }
+
+    fn start_jump(&mut self, w: Waiting, now: Instant) {
+        let Waiting { port, stream, peer, tls, early, since } = w;
         let Some(t) = self.jumps.targets.get(port).cloned() else { return };
         let local = stream.local_addr().ok();
         let fail = |jumps: &mut Jumps, why: String| {
             log::warn!("jump {peer} -> {}: {why}; closing the client", t.target);
             jumps.stats[port].failed += 1;
         };
-        let target = t.target.to_socket_addrs().ok().and_then(|mut a| a.next());
-        let Some(addr) = target else { return fail(&mut self.jumps, "cannot resolve the target".into()) };
+        // Never getaddrinfo on the loop: a slow DNS would stall every miner. With no
+        // address yet, the client waits (bounded in number and time) for the resolver.
+        let addr = match (self.resolver.lookup(&t.target, now), t.resolved) {
+            (Lookup::Ready(a), _) => a,
+            // A fresh answer is on its way, or DNS is down: the last address still serves.
+            (Lookup::Pending | Lookup::Failed(_), Some(last)) => last,
+            (Lookup::Pending, None) if now.saturating_duration_since(since) >= CONNECT_TIMEOUT => {
+                return fail(&mut self.jumps, "the target's address lookup timed out".into());
+            }
+            (Lookup::Pending, None) if self.jumps.waiting.len() < MAX_WAITING => {
+                return self.jumps.waiting.push(Waiting { port, stream, peer, tls, early, since });
+            }
+            (Lookup::Pending, None) => return fail(&mut self.jumps, "too many clients wait for the target's address".into()),
+            (Lookup::Failed(e), None) => return fail(&mut self.jumps, e),
+        };
+        self.jumps.targets[port].resolved = Some(addr);
         let target = match TcpStream::connect(addr) {
             Ok(s) => s,
             Err(e) => return fail(&mut self.jumps, format!("cannot reach the target: {e}")),
@@ -155,6 +214,7 @@ impl Proxy {
             early,
             fingerprint_noted: false,
             since: now,
+            last_io: now,
             closing: false,
         });
         if self.jumps.buf.is_empty() {
@@ -166,7 +226,7 @@ impl Proxy {
         log::debug!("jump {peer} -> {} opened", t.target);
     }
 
-    pub(super) fn jump_event(&mut self, key: usize, side: Side, event: &Event) {
+    pub(super) fn jump_event(&mut self, key: usize, side: Side, event: &Event, now: Instant) {
         let Some(j) = self.jumps.pairs.get_mut(key) else { return };
         if j.closing {
             return;
@@ -207,6 +267,9 @@ impl Proxy {
         for _ in 0..4 {
             let before = self.jumps.handshaking(key);
             let moved = self.jumps.pump(key, Side::Client) | self.jumps.pump(key, Side::Target);
+            if moved && let Some(j) = self.jumps.pairs.get_mut(key) {
+                j.last_io = now;
+            }
             if !moved && self.jumps.handshaking(key) == before {
                 break;
             }
@@ -216,20 +279,36 @@ impl Proxy {
         }
     }
 
-    /// Once a second: targets that take too long to answer.
+    /// Once a second: targets that take too long to answer, pairs silent past their
+    /// port's idle timeout, and the targets' addresses kept fresh for the next client.
     pub(super) fn jump_tick(&mut self, now: Instant) {
-        let late: Vec<usize> = self
+        self.resolve_jump_targets(now);
+        self.retry_waiting_jumps(now);
+        let targets = &self.jumps.targets;
+        let expired: Vec<(usize, bool)> = self
             .jumps
             .pairs
             .iter()
-            .filter(|(_, j)| !j.connected && !j.closing && now.saturating_duration_since(j.since) >= CONNECT_TIMEOUT)
-            .map(|(k, _)| k)
+            .filter(|(_, j)| !j.closing)
+            .filter_map(|(k, j)| {
+                if !j.connected {
+                    return (now.saturating_duration_since(j.since) >= CONNECT_TIMEOUT).then_some((k, true));
+                }
+                let idle = targets[j.port].idle?;
+                (now.saturating_duration_since(j.last_io) >= idle).then_some((k, false))
+            })
             .collect();
-        for key in late {
+        for (key, connecting) in expired {
             let j = &self.jumps.pairs[key];
-            log::warn!("jump {} -> {}: target connect timeout; closing the client", j.peer, self.jumps.stats[j.port].target);
-            self.jumps.stats[j.port].failed += 1;
-            self.jumps.close(key, "target connect timeout");
+            let target = &self.jumps.stats[j.port].target;
+            if connecting {
+                log::warn!("jump {} -> {target}: target connect timeout; closing the client", j.peer);
+                self.jumps.stats[j.port].failed += 1;
+                self.jumps.close(key, "target connect timeout");
+            } else {
+                log::info!("jump {} -> {target}: idle timeout; closing both sides", j.peer);
+                self.jumps.close(key, "idle timeout");
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! The pairs of a jump port and the byte pump between their sides, apart from the loop
 //! glue in `mod.rs`.
 
-use super::{JUMP_BUFFER, JumpPortStats, JumpTarget, READ_CHUNK, Side, TLS_SLACK};
+use super::{JUMP_BUFFER, JumpPortStats, JumpTarget, READ_CHUNK, Side, TLS_SLACK, Waiting};
 use crate::net::Conn;
 use crate::net::tls;
 use slab::Slab;
@@ -34,6 +34,8 @@ pub(super) struct Jump {
     /// The target's certificate was looked at (once per pair).
     pub(super) fingerprint_noted: bool,
     pub(super) since: Instant,
+    /// When bytes last moved either way.
+    pub(super) last_io: Instant,
     pub(super) closing: bool,
 }
 
@@ -54,6 +56,8 @@ pub struct Jumps {
     pub(super) stats: Vec<JumpPortStats>,
     pub(super) closing: Vec<usize>,
     pub(super) buf: Vec<u8>,
+    /// Clients waiting for their target's first address.
+    pub(super) waiting: Vec<Waiting>,
 }
 
 impl Jumps {
