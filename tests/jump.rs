@@ -223,6 +223,40 @@ fn bytes_sent_before_the_target_tls_handshake_ends_are_held_not_dropped() {
     assert_eq!(&back, b"ok");
 }
 
+/// A jump to `target` over TLS that accepts only the certificate `pin`.
+fn pinned_jump(target: std::net::SocketAddr, pin: &str) -> stratum_proxy::config::Bind {
+    let mut bind = jump_bind(target, true, false);
+    if let stratum_proxy::config::BindKind::Transparent(j) = &mut bind.kind {
+        j.fingerprint = Some(pin.to_string());
+    }
+    bind
+}
+
+#[test]
+fn a_pinned_target_is_reached_with_its_certificate_and_refused_with_another() {
+    let echo = echo_server();
+    let b = Running::start(binds_only(vec![jump_bind(echo, false, true)]));
+    let pin = b.fingerprint.clone().expect("a TLS port logs its certificate's fingerprint");
+
+    let good = Running::start(binds_only(vec![pinned_jump(b.addrs[0], &pin)]));
+    let mut c = connect(good.addrs[0]);
+    ping(&mut c, b"through the pinned target");
+    drop(c);
+    let good = good.finish();
+    assert_eq!(good.jump_stats()[0].failed, 0);
+    assert_eq!(good.jump_stats()[0].target_fingerprint.as_deref(), Some(pin.as_str()));
+
+    let bad = Running::start(binds_only(vec![pinned_jump(b.addrs[0], &"00".repeat(32))]));
+    let mut d = connect(bad.addrs[0]);
+    d.write_all(b"must not reach the target").unwrap();
+    let mut buf = [0u8; 32];
+    let r = d.read(&mut buf);
+    assert!(matches!(r, Ok(0)) || matches!(&r, Err(e) if e.kind() == ErrorKind::ConnectionReset), "{r:?}");
+    let bad = bad.finish();
+    let s = &bad.jump_stats()[0];
+    assert_eq!((s.failed, s.active, s.bytes_down), (1, 0, 0), "a refused certificate counts as an unreachable target");
+}
+
 #[test]
 fn megabytes_pass_through_a_tls_target_jump_and_a_tls_terminating_jump() {
     let echo = echo_server();

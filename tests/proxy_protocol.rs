@@ -80,8 +80,8 @@ fn jump_passes_the_real_client_address_to_its_target() {
     let (target, conns) = handing_server();
     let mut bind = jump_bind(target, false, false);
     bind.proxy_protocol = true;
-    if let BindKind::Transparent { target_proxy_protocol, .. } = &mut bind.kind {
-        *target_proxy_protocol = true;
+    if let BindKind::Transparent(j) = &mut bind.kind {
+        j.proxy_protocol = true;
     }
     let proxy = Running::start(binds_only(vec![bind]));
     let jump = proxy.addrs[0];

@@ -1,7 +1,7 @@
 //! Loading `config.json` (xmrig-proxy compatible keys) by walking a `serde_json::Value`,
 //! so that every error names the field path (`pools[1].url`) and the reason.
 
-use super::{Bind, BindKind, Config, ConfigError, HttpConfig, Mode, PoolConfig, RateLimit, TlsConfig, WorkersMode};
+use super::{Bind, BindKind, Config, ConfigError, HttpConfig, JumpBind, Mode, PoolConfig, RateLimit, TlsConfig, WorkersMode};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -72,10 +72,6 @@ impl PoolConfig {
 /// Upper bound for durations in seconds (30 days): they are added to `Instant`s, and a
 /// larger value would only ever be a typo.
 pub(super) const MAX_SECS: u64 = 30 * 86_400;
-/// A jump pair silent this long in both directions is closed: a peer that vanished
-/// without a FIN must not hold two sockets for ever. Mining streams carry a job or a
-/// keepalive every few minutes at most.
-const JUMP_IDLE_SECS: u64 = 600;
 
 /// Reads and parses a config file.
 pub fn load_file(path: &Path) -> R<Config> {
@@ -221,8 +217,7 @@ fn parse_bind(v: &Value, f: &str) -> R<Bind> {
         _ => return Err(err(f, "expected a \"host:port\" string or an object")),
     }
     let (mut host, mut port, mut bind) = ("0.0.0.0".to_string(), None, Bind::stratum(SocketAddr::from(([0, 0, 0, 0], 0))));
-    let (mut transparent, mut target, mut target_tls, mut target_pp) = (false, None, false, false);
-    let mut idle_secs = JUMP_IDLE_SECS;
+    let (mut transparent, mut target, mut jump) = (false, None, JumpBind::to(""));
     each(v, f, |k, v, p| {
         match k {
             "host" => set(&mut host, opt_str(v, p)?),
@@ -235,9 +230,13 @@ fn parse_bind(v: &Value, f: &str) -> R<Bind> {
                 Some(_) => return Err(err(p, "must be one of stratum, transparent")),
             },
             "target" => target = opt_nonempty(v, p)?,
-            "target-tls" => set(&mut target_tls, opt_bool(v, p)?),
-            "target-proxy-protocol" => set(&mut target_pp, opt_bool(v, p)?),
-            "idle-timeout" => set(&mut idle_secs, opt_u64(v, p, MAX_SECS)?),
+            "target-tls" => set(&mut jump.tls, opt_bool(v, p)?),
+            "target-tls-fingerprint" => {
+                let fp = opt_nonempty(v, p)?.map(|s| normalise_fingerprint(&s).ok_or_else(|| err(p, "must be 64 hex digits (SHA-256)")));
+                jump.fingerprint = fp.transpose()?;
+            }
+            "target-proxy-protocol" => set(&mut jump.proxy_protocol, opt_bool(v, p)?),
+            "idle-timeout" => set(&mut jump.idle_secs, opt_u64(v, p, MAX_SECS)?),
             _ => ignore(p),
         }
         Ok(())
@@ -249,7 +248,10 @@ fn parse_bind(v: &Value, f: &str) -> R<Bind> {
         let p = format!("{f}.target");
         let target = target.ok_or_else(|| err(&p, "required for a transparent bind"))?;
         check_host_port(&target).map_err(|r| err(&p, r))?;
-        bind.kind = BindKind::Transparent { target, target_tls, target_proxy_protocol: target_pp, idle_secs };
+        if jump.fingerprint.is_some() && !jump.tls {
+            return Err(err(format!("{f}.target-tls-fingerprint"), "needs \"target-tls\": true"));
+        }
+        bind.kind = BindKind::Transparent(JumpBind { target, ..jump });
     }
     Ok(bind)
 }
@@ -462,12 +464,22 @@ mod tests {
         let e = fail(r#"{"bind":[{"host":"::","port":4444,"mode":"transparent"}]}"#);
         assert_eq!(e, err("bind[0].target", "required for a transparent bind"));
         let c = parse_str(r#"{"bind":[{"host":"::","port":4444,"mode":"Transparent","target":"pool:443","target-tls":true}]}"#).unwrap();
-        let kind = BindKind::Transparent { target: "pool:443".to_string(), target_tls: true, target_proxy_protocol: false, idle_secs: 600 };
+        let kind = BindKind::Transparent(JumpBind { tls: true, ..JumpBind::to("pool:443") });
         assert_eq!(c.binds[0].kind, kind);
         assert_eq!(c.binds[0].addr, "[::]:4444".parse().unwrap());
         assert_eq!(fail(r#"{"bind":[{"port":1,"mode":"tunnel"}]}"#).field, "bind[0].mode");
         let c = parse_str(r#"{"bind":[{"port":1,"mode":"transparent","target":"a:1","idle-timeout":0}]}"#).unwrap();
-        assert!(matches!(c.binds[0].kind, BindKind::Transparent { idle_secs: 0, .. }), "0 turns the idle timeout off");
+        assert!(matches!(&c.binds[0].kind, BindKind::Transparent(j) if j.idle_secs == 0), "0 turns the idle timeout off");
+        let fp = "AB".repeat(32);
+        let c = parse_str(&format!(
+            r#"{{"bind":[{{"port":1,"mode":"transparent","target":"a:1","target-tls":true,"target-tls-fingerprint":"{fp}"}}]}}"#
+        ))
+        .unwrap();
+        assert!(matches!(&c.binds[0].kind, BindKind::Transparent(j) if j.fingerprint == Some("ab".repeat(32))));
+        let e = fail(&format!(r#"{{"bind":[{{"port":1,"mode":"transparent","target":"a:1","target-tls-fingerprint":"{fp}"}}]}}"#));
+        assert_eq!(e, err("bind[0].target-tls-fingerprint", "needs \"target-tls\": true"));
+        let e = fail(r#"{"bind":[{"port":1,"mode":"transparent","target":"a:1","target-tls":true,"target-tls-fingerprint":"ab"}]}"#);
+        assert_eq!(e.field, "bind[0].target-tls-fingerprint");
         assert_eq!(fail(r#"{"bind":[{"port":1,"mode":"transparent","target":"a:1","idle-timeout":-1}]}"#).field, "bind[0].idle-timeout");
     }
 

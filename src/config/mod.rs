@@ -34,10 +34,37 @@ pub enum WorkersMode {
 pub enum BindKind {
     /// Stratum: miners log in and are split over upstreams.
     Stratum,
-    /// Transparent jump port: bytes go unparsed to `target`. A pair with no byte either
-    /// way for `idle_secs` is closed (0: never).
-    Transparent { target: String, target_tls: bool, target_proxy_protocol: bool, idle_secs: u64 },
+    /// Transparent jump port: bytes go unparsed to a target.
+    Transparent(JumpBind),
 }
+
+/// Where a transparent port sends its bytes, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JumpBind {
+    /// `host:port`.
+    pub target: String,
+    /// Start TLS toward the target (`target-tls`).
+    pub tls: bool,
+    /// Accept exactly this target certificate (lowercase hex SHA-256 of the DER); without
+    /// it any certificate is accepted and its fingerprint logged.
+    pub fingerprint: Option<String>,
+    /// Send a PROXY v1 header with the client's address first (`target-proxy-protocol`).
+    pub proxy_protocol: bool,
+    /// A pair with no byte either way this long is closed (0: never).
+    pub idle_secs: u64,
+}
+
+impl JumpBind {
+    /// A plain jump to `target` with the default idle timeout.
+    pub fn to(target: &str) -> JumpBind {
+        JumpBind { target: target.to_string(), tls: false, fingerprint: None, proxy_protocol: false, idle_secs: JUMP_IDLE_SECS }
+    }
+}
+
+/// A jump pair silent this long in both directions is closed: a peer that vanished
+/// without a FIN must not hold two sockets for ever. Mining streams carry a job or a
+/// keepalive every few minutes at most.
+pub const JUMP_IDLE_SECS: u64 = 600;
 
 /// One listening endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -67,19 +67,13 @@ pub(super) fn open(cfg: &Config, poll: &Poll) -> io::Result<(Vec<Listener>, Opti
         let addr = socket.local_addr()?;
         let jump = match &bind.kind {
             BindKind::Stratum => None,
-            BindKind::Transparent { target, target_tls, target_proxy_protocol, idle_secs } => {
-                let t = JumpTarget {
-                    target: target.clone(),
-                    tls: *target_tls,
-                    proxy_protocol: *target_proxy_protocol,
-                    idle: (*idle_secs > 0).then(|| Duration::from_secs(*idle_secs)),
-                    resolved: None,
-                };
+            BindKind::Transparent(j) => {
+                let t = JumpTarget { bind: j.clone(), resolved: None };
                 Some(jumps.add_port(addr, t))
             }
         };
         let what = match (&bind.kind, cfg.mode) {
-            (BindKind::Transparent { target, .. }, _) => format!("transparent to {target}"),
+            (BindKind::Transparent(j), _) => format!("transparent to {}", j.target),
             (BindKind::Stratum, Mode::NiceHash) => "nicehash".to_string(),
             (BindKind::Stratum, Mode::Simple) => "simple".to_string(),
         };

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use stratum_proxy::config::{Bind, BindKind, Config};
+use stratum_proxy::config::{Bind, BindKind, Config, JumpBind};
 use stratum_proxy::net::tls::{Trust, client};
 
 /// A proxy on its own thread (the shared fixture); `finish` hands the `Proxy` back.
@@ -22,7 +22,7 @@ pub fn jump_bind(target: SocketAddr, target_tls: bool, tls: bool) -> Bind {
 
 /// A transparent bind to `target` (an address or a host name) closing pairs idle for `idle_secs`.
 pub fn jump_bind_to(target: &str, target_tls: bool, tls: bool, idle_secs: u64) -> Bind {
-    let kind = BindKind::Transparent { target: target.to_string(), target_tls, target_proxy_protocol: false, idle_secs };
+    let kind = BindKind::Transparent(JumpBind { tls: target_tls, idle_secs, ..JumpBind::to(target) });
     Bind { addr: "127.0.0.1:0".parse().unwrap(), tls, proxy_protocol: false, kind }
 }
 

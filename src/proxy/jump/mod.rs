@@ -1,9 +1,10 @@
 //! Transparent jump ports: bytes from a client go unparsed to a fixed target and back, with
 //! no stratum logic and no miner stats. Either side may be TLS: `"tls": true` on the bind
-//! ends TLS here, `"target-tls": true` starts TLS toward the target. The target's
-//! certificate is not verified (the stream inside is the miner's own, often to a second
-//! proxy with a self-signed certificate); its SHA-256 fingerprint is logged whenever it
-//! changes, and kept in [`JumpPortStats::target_fingerprint`].
+//! ends TLS here, `"target-tls": true` starts TLS toward the target. With
+//! `target-tls-fingerprint` only that certificate is accepted; without it any is (the
+//! target is often a second proxy with a self-signed certificate) and its SHA-256
+//! fingerprint is logged whenever it changes. Either way it is kept in
+//! [`JumpPortStats::target_fingerprint`].
 //!
 //! Memory is bounded: a side is read only while the other side's output queue has room
 //! under [`JUMP_BUFFER`], so a peer that stops reading stops the other peer by TCP flow
@@ -17,6 +18,7 @@
 mod pairs;
 
 use super::Proxy;
+use crate::config::JumpBind;
 use crate::net::resolve::Lookup;
 use crate::net::tls::{self, Trust};
 use crate::net::{Conn, Source, proxy_protocol};
@@ -77,11 +79,7 @@ pub struct JumpPortStats {
 /// How a port reaches its target.
 #[derive(Debug, Clone)]
 pub(super) struct JumpTarget {
-    pub target: String,
-    pub tls: bool,
-    pub proxy_protocol: bool,
-    /// Pairs silent this long both ways are closed.
-    pub idle: Option<Duration>,
+    pub bind: JumpBind,
     /// The target's last address from the resolver, used while a fresh answer is on its
     /// way or DNS is down.
     pub resolved: Option<SocketAddr>,
@@ -122,7 +120,7 @@ impl Proxy {
     /// answer ages out), so clients rarely wait for a lookup.
     pub(super) fn resolve_jump_targets(&mut self, now: Instant) {
         for t in &mut self.jumps.targets {
-            if let Lookup::Ready(a) = self.resolver.lookup(&t.target, now) {
+            if let Lookup::Ready(a) = self.resolver.lookup(&t.bind.target, now) {
                 t.resolved = Some(a);
             }
         }
@@ -138,7 +136,7 @@ impl Proxy {
 
     fn start_jump(&mut self, w: Waiting, now: Instant) {
         let Waiting { port, stream, peer, tls, early, since } = w;
-        let Some(t) = self.jumps.targets.get(port).cloned() else { return };
+        let Some(JumpTarget { bind: t, resolved }) = self.jumps.targets.get(port).cloned() else { return };
         let local = stream.local_addr().ok();
         let fail = |jumps: &mut Jumps, why: String| {
             log::warn!("jump {peer} -> {}: {why}; closing the client", t.target);
@@ -146,7 +144,7 @@ impl Proxy {
         };
         // Never getaddrinfo on the loop: a slow DNS would stall every miner. With no
         // address yet, the client waits (bounded in number and time) for the resolver.
-        let addr = match (self.resolver.lookup(&t.target, now), t.resolved) {
+        let addr = match (self.resolver.lookup(&t.target, now), resolved) {
             (Lookup::Ready(a), _) => a,
             // A fresh answer is on its way, or DNS is down: the last address still serves.
             (Lookup::Pending | Lookup::Failed(_), Some(last)) => last,
@@ -183,7 +181,8 @@ impl Proxy {
             return fail(&mut self.jumps, format!("{e}"));
         }
         if t.tls {
-            match tls::client::connect(&t.target, Trust::AnyCert { log: false }) {
+            let trust = t.fingerprint.map_or(Trust::AnyCert { log: false }, Trust::Pinned);
+            match tls::client::connect(&t.target, trust) {
                 Ok(c) => target.start_tls(c),
                 Err(e) => return fail(&mut self.jumps, e.to_string()),
             }
@@ -294,8 +293,8 @@ impl Proxy {
                 if !j.connected {
                     return (now.saturating_duration_since(j.since) >= CONNECT_TIMEOUT).then_some((k, true));
                 }
-                let idle = targets[j.port].idle?;
-                (now.saturating_duration_since(j.last_io) >= idle).then_some((k, false))
+                let idle = Duration::from_secs(targets[j.port].bind.idle_secs);
+                (idle > Duration::ZERO && now.saturating_duration_since(j.last_io) >= idle).then_some((k, false))
             })
             .collect();
         for (key, connecting) in expired {

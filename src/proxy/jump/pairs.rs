@@ -65,7 +65,7 @@ impl Jumps {
     pub(in crate::proxy) fn add_port(&mut self, addr: SocketAddr, target: JumpTarget) -> usize {
         let stats = JumpPortStats {
             addr,
-            target: target.target.clone(),
+            target: target.bind.target.clone(),
             active: 0,
             total: 0,
             failed: 0,
@@ -142,7 +142,14 @@ impl Jumps {
         };
         let done = j.client.eof && j.target.eof && j.client.shut && j.target.shut;
         if let Some(why) = failed {
-            log::info!("jump {} -> {}: {why}; closing", j.peer, stats.target);
+            if j.target.conn.is_handshaking() {
+                // The target was never reached: a refused certificate (pin mismatch) or a
+                // failed handshake counts like an unreachable target.
+                log::warn!("jump {} -> {}: target TLS handshake failed: {why}; closing the client", j.peer, stats.target);
+                stats.failed += 1;
+            } else {
+                log::info!("jump {} -> {}: {why}; closing", j.peer, stats.target);
+            }
             self.close(key, &why);
             return false;
         } else if done {
@@ -186,7 +193,13 @@ impl Jumps {
         let fp = tls::fingerprint(cert);
         let stats = &mut self.stats[j.port];
         if stats.target_fingerprint.as_deref() != Some(fp.as_str()) {
-            log::warn!("jump port {} -> {}: target certificate not verified; its SHA-256 fingerprint is {fp}", stats.addr, stats.target);
+            if self.targets[j.port].bind.fingerprint.is_none() {
+                log::warn!(
+                    "jump port {} -> {}: target certificate not verified; its SHA-256 fingerprint is {fp}",
+                    stats.addr,
+                    stats.target
+                );
+            }
             stats.target_fingerprint = Some(fp);
         }
     }
