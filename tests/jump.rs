@@ -78,8 +78,9 @@ fn a_silent_pair_is_closed_at_its_idle_timeout_while_a_busy_one_stays() {
     let mut busy = connect(proxy.addrs[0]);
     let mut silent = connect(proxy.addrs[0]);
     ping(&mut busy, b"hello");
-    ping(&mut silent, b"hello");
+    // Taken before the last bytes move, so the proxy's idle clock starts after it.
     let quiet_since = Instant::now();
+    ping(&mut silent, b"hello");
     // The busy pair talks every 200 ms (pacing, not waiting) until the silent one is closed.
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let talker = std::thread::spawn(move || {
@@ -238,7 +239,9 @@ fn a_pinned_target_is_reached_with_its_certificate_and_refused_with_another() {
     let b = Running::start(binds_only(vec![jump_bind(echo, false, true)]));
     let pin = b.fingerprint.clone().expect("a TLS port logs its certificate's fingerprint");
 
-    let good = Running::start(binds_only(vec![pinned_jump(b.addrs[0], &pin)]));
+    // Spelled as operators copy it from other tools: upper case with colons.
+    let spelled: Vec<String> = pin.as_bytes().chunks(2).map(|c| String::from_utf8_lossy(c).to_uppercase()).collect();
+    let good = Running::start(binds_only(vec![pinned_jump(b.addrs[0], &spelled.join(":"))]));
     let mut c = connect(good.addrs[0]);
     ping(&mut c, b"through the pinned target");
     drop(c);
@@ -255,6 +258,23 @@ fn a_pinned_target_is_reached_with_its_certificate_and_refused_with_another() {
     let bad = bad.finish();
     let s = &bad.jump_stats()[0];
     assert_eq!((s.failed, s.active, s.bytes_down), (1, 0, 0), "a refused certificate counts as an unreachable target");
+}
+
+#[test]
+fn a_client_failing_its_own_tls_is_not_counted_against_the_target() {
+    // The target accepts TCP and never answers the TLS hello, so its handshake is in flight
+    // when the plain client's bytes break the port's TLS.
+    let (target, conns) = handing_server();
+    let proxy = Running::start(binds_only(vec![jump_bind(target, true, true)]));
+    let mut c = connect(proxy.addrs[0]);
+    let _held = conns.recv_timeout(WAIT).expect("target reached");
+    c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut alert = Vec::new();
+    let r = c.read_to_end(&mut alert);
+    assert!(r.is_ok() || matches!(&r, Err(e) if e.kind() == ErrorKind::ConnectionReset), "the port closes the client: {r:?}");
+    let proxy = proxy.finish();
+    let s = &proxy.jump_stats()[0];
+    assert_eq!((s.total, s.failed), (1, 0), "the client's failure is not the target's");
 }
 
 #[test]

@@ -68,7 +68,7 @@ pub(super) fn open(cfg: &Config, poll: &Poll) -> io::Result<(Vec<Listener>, Opti
         let jump = match &bind.kind {
             BindKind::Stratum => None,
             BindKind::Transparent(j) => {
-                let t = JumpTarget { bind: j.clone(), resolved: None };
+                let t = JumpTarget { bind: j.clone(), resolved: None, lookup_error: None };
                 Some(jumps.add_port(addr, t))
             }
         };

@@ -119,6 +119,7 @@ impl Proxy {
                 link.retry_at = Some(now);
             }
         }
+        self.resolve_jump_targets(now);
         self.retry_waiting_jumps(now);
     }
 

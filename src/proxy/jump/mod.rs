@@ -16,6 +16,7 @@
 //! client that arrives before the first answer waits for it (bounded in number and time).
 
 mod pairs;
+mod policy;
 
 use super::Proxy;
 use crate::config::JumpBind;
@@ -27,6 +28,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry};
 pub(super) use pairs::Jumps;
 use pairs::{Half, Jump};
+use policy::{Expiry, Route};
 use rustls::{ServerConfig, ServerConnection};
 use std::io;
 use std::net::SocketAddr;
@@ -39,10 +41,6 @@ pub const JUMP_BUFFER: usize = 64 * 1024;
 pub(super) const READ_CHUNK: usize = 16 * 1024;
 /// Room kept for TLS record overhead, so a TLS queue stays under the bound too.
 pub(super) const TLS_SLACK: usize = 256;
-/// Connecting to the target (its address lookup included) must finish within this.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Most clients held while their target's name is looked up (only before the first answer).
-const MAX_WAITING: usize = 1024;
 
 /// A client accepted before its target's address is known.
 #[derive(Debug)]
@@ -83,6 +81,9 @@ pub(super) struct JumpTarget {
     /// The target's last address from the resolver, used while a fresh answer is on its
     /// way or DNS is down.
     pub resolved: Option<SocketAddr>,
+    /// Why the last lookup failed, until one succeeds (refuses clients while no address
+    /// was ever known).
+    pub lookup_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,47 +118,48 @@ impl Proxy {
     }
 
     /// Keeps each target's address fresh (asked at start, then whenever the resolver's
-    /// answer ages out), so clients rarely wait for a lookup.
+    /// answer ages out), so clients rarely wait for a lookup. The only place jump code
+    /// asks the resolver, so each answer (a failure is handed out once) reaches its port.
+    /// Never getaddrinfo on the loop: a slow DNS would stall every miner.
     pub(super) fn resolve_jump_targets(&mut self, now: Instant) {
         for t in &mut self.jumps.targets {
-            if let Lookup::Ready(a) = self.resolver.lookup(&t.bind.target, now) {
-                t.resolved = Some(a);
+            match self.resolver.lookup(&t.bind.target, now) {
+                Lookup::Ready(a) => (t.resolved, t.lookup_error) = (Some(a), None),
+                Lookup::Failed(e) => {
+                    log::warn!("jump target {}: {e}", t.bind.target);
+                    t.lookup_error = Some(e);
+                }
+                Lookup::Pending => {}
             }
         }
     }
 
     /// The resolver answered, or a second passed: clients waiting for their target's
-    /// address go on, wait on, or fail once they waited as long as a connect may take.
+    /// address go on, wait on, or are refused. One whose client left meanwhile is dropped.
     pub(super) fn retry_waiting_jumps(&mut self, now: Instant) {
         for w in std::mem::take(&mut self.jumps.waiting) {
+            if matches!(w.stream.peek(&mut [0u8; 1]), Ok(0)) {
+                log::debug!("jump {}: the client left while its target's address was looked up", w.peer);
+                continue;
+            }
             self.start_jump(w, now);
         }
     }
 
     fn start_jump(&mut self, w: Waiting, now: Instant) {
         let Waiting { port, stream, peer, tls, early, since } = w;
-        let Some(JumpTarget { bind: t, resolved }) = self.jumps.targets.get(port).cloned() else { return };
+        let Some(JumpTarget { bind: t, resolved, lookup_error }) = self.jumps.targets.get(port).cloned() else { return };
         let local = stream.local_addr().ok();
         let fail = |jumps: &mut Jumps, why: String| {
             log::warn!("jump {peer} -> {}: {why}; closing the client", t.target);
             jumps.stats[port].failed += 1;
         };
-        // Never getaddrinfo on the loop: a slow DNS would stall every miner. With no
-        // address yet, the client waits (bounded in number and time) for the resolver.
-        let addr = match (self.resolver.lookup(&t.target, now), resolved) {
-            (Lookup::Ready(a), _) => a,
-            // A fresh answer is on its way, or DNS is down: the last address still serves.
-            (Lookup::Pending | Lookup::Failed(_), Some(last)) => last,
-            (Lookup::Pending, None) if now.saturating_duration_since(since) >= CONNECT_TIMEOUT => {
-                return fail(&mut self.jumps, "the target's address lookup timed out".into());
-            }
-            (Lookup::Pending, None) if self.jumps.waiting.len() < MAX_WAITING => {
-                return self.jumps.waiting.push(Waiting { port, stream, peer, tls, early, since });
-            }
-            (Lookup::Pending, None) => return fail(&mut self.jumps, "too many clients wait for the target's address".into()),
-            (Lookup::Failed(e), None) => return fail(&mut self.jumps, e),
+        let waited = now.saturating_duration_since(since);
+        let addr = match policy::route(resolved, lookup_error.as_deref(), waited, self.jumps.waiting.len()) {
+            Route::Connect(addr) => addr,
+            Route::Wait => return self.jumps.waiting.push(Waiting { port, stream, peer, tls, early, since }),
+            Route::Refuse(why) => return fail(&mut self.jumps, why),
         };
-        self.jumps.targets[port].resolved = Some(addr);
         let target = match TcpStream::connect(addr) {
             Ok(s) => s,
             Err(e) => return fail(&mut self.jumps, format!("cannot reach the target: {e}")),
@@ -212,7 +214,7 @@ impl Proxy {
             connected: false,
             early,
             fingerprint_noted: false,
-            since: now,
+            since,
             last_io: now,
             closing: false,
         });
@@ -278,37 +280,39 @@ impl Proxy {
         }
     }
 
-    /// Once a second: targets that take too long to answer, pairs silent past their
-    /// port's idle timeout, and the targets' addresses kept fresh for the next client.
+    /// Once a second: targets not reached in time, pairs silent past their port's idle
+    /// timeout, and the targets' addresses kept fresh for the next client.
     pub(super) fn jump_tick(&mut self, now: Instant) {
         self.resolve_jump_targets(now);
         self.retry_waiting_jumps(now);
         let targets = &self.jumps.targets;
-        let expired: Vec<(usize, bool)> = self
+        let expired: Vec<(usize, Expiry)> = self
             .jumps
             .pairs
             .iter()
             .filter(|(_, j)| !j.closing)
             .filter_map(|(k, j)| {
-                if !j.connected {
-                    return (now.saturating_duration_since(j.since) >= CONNECT_TIMEOUT).then_some((k, true));
-                }
+                let reached = j.connected && !j.target.conn.is_handshaking();
                 let idle = Duration::from_secs(targets[j.port].bind.idle_secs);
-                (idle > Duration::ZERO && now.saturating_duration_since(j.last_io) >= idle).then_some((k, false))
+                policy::expiry(reached, j.since, j.last_io, idle, now).map(|e| (k, e))
             })
             .collect();
-        for (key, connecting) in expired {
+        for (key, why) in expired {
             let j = &self.jumps.pairs[key];
             let target = &self.jumps.stats[j.port].target;
-            if connecting {
-                log::warn!("jump {} -> {target}: target connect timeout; closing the client", j.peer);
-                self.jumps.stats[j.port].failed += 1;
-                self.jumps.close(key, "target connect timeout");
-            } else {
-                log::info!("jump {} -> {target}: idle timeout; closing both sides", j.peer);
-                self.jumps.close(key, "idle timeout");
+            match why {
+                Expiry::Unreached => {
+                    log::warn!("jump {} -> {target}: target not reached in time; closing the client", j.peer);
+                    self.jumps.stats[j.port].failed += 1;
+                    self.jumps.close(key, "target connect timeout");
+                }
+                Expiry::Idle => {
+                    log::info!("jump {} -> {target}: idle timeout; closing both sides", j.peer);
+                    self.jumps.close(key, "idle timeout");
+                }
             }
         }
+        self.reap_jumps();
     }
 
     /// Removes the pairs closed during this pass.

@@ -100,7 +100,12 @@ impl Jumps {
         let mut moved = false;
         let stats = &mut stats[j.port];
         let (src, dst) = j.halves(from);
-        let failed = loop {
+        let to = match from {
+            Side::Client => Side::Target,
+            Side::Target => Side::Client,
+        };
+        // The side that failed, and why.
+        let failed: Option<(Side, String)> = loop {
             if src.eof {
                 break None;
             }
@@ -118,13 +123,13 @@ impl Jumps {
                     dst.shut_wanted = true;
                     match dst.conn.close_write() {
                         Ok(done) => dst.shut = done,
-                        Err(e) => break Some(format!("{e}")),
+                        Err(e) => break Some((to, format!("{e}"))),
                     }
                 }
                 Ok(n) => {
                     moved = true;
                     if let Err(e) = dst.conn.send(&buf[..n]) {
-                        break Some(format!("{e}"));
+                        break Some((to, format!("{e}")));
                     }
                     if dst.conn.is_handshaking() {
                         dst.held += n;
@@ -137,18 +142,19 @@ impl Jumps {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break None,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => break Some(format!("{} side: {e}", if from == Side::Client { "client" } else { "target" })),
+                Err(e) => break Some((from, format!("{e}"))),
             }
         };
         let done = j.client.eof && j.target.eof && j.client.shut && j.target.shut;
-        if let Some(why) = failed {
-            if j.target.conn.is_handshaking() {
+        if let Some((side, why)) = failed {
+            if side == Side::Target && j.target.conn.is_handshaking() {
                 // The target was never reached: a refused certificate (pin mismatch) or a
                 // failed handshake counts like an unreachable target.
                 log::warn!("jump {} -> {}: target TLS handshake failed: {why}; closing the client", j.peer, stats.target);
                 stats.failed += 1;
             } else {
-                log::info!("jump {} -> {}: {why}; closing", j.peer, stats.target);
+                let name = if side == Side::Client { "client" } else { "target" };
+                log::info!("jump {} -> {}: {name} side: {why}; closing", j.peer, stats.target);
             }
             self.close(key, &why);
             return false;
