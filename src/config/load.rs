@@ -218,7 +218,12 @@ fn parse_bind(v: &Value, f: &str) -> R<Bind> {
     }
     let (mut host, mut port, mut bind) = ("0.0.0.0".to_string(), None, Bind::stratum(SocketAddr::from(([0, 0, 0, 0], 0))));
     let (mut transparent, mut target, mut jump) = (false, None, JumpBind::to(""));
+    // The first key of transparent binds set here, refused on a stratum bind.
+    let mut jump_key: Option<String> = None;
     each(v, f, |k, v, p| {
+        if (k.starts_with("target") || k == "idle-timeout") && !v.is_null() && jump_key.is_none() {
+            jump_key = Some(p.to_string());
+        }
         match k {
             "host" => set(&mut host, opt_str(v, p)?),
             "port" => port = opt_port(v, p)?,
@@ -252,6 +257,8 @@ fn parse_bind(v: &Value, f: &str) -> R<Bind> {
             return Err(err(format!("{f}.target-tls-fingerprint"), "needs \"target-tls\": true"));
         }
         bind.kind = BindKind::Transparent(JumpBind { target, ..jump });
+    } else if let Some(p) = jump_key {
+        return Err(err(p, "only for a transparent bind (\"mode\": \"transparent\")"));
     }
     Ok(bind)
 }
@@ -480,6 +487,9 @@ mod tests {
         assert_eq!(e, err("bind[0].target-tls-fingerprint", "needs \"target-tls\": true"));
         let e = fail(r#"{"bind":[{"port":1,"mode":"transparent","target":"a:1","target-tls":true,"target-tls-fingerprint":"ab"}]}"#);
         assert_eq!(e.field, "bind[0].target-tls-fingerprint");
+        let e = fail(r#"{"bind":[{"port":1,"idle-timeout":5}]}"#);
+        assert_eq!(e, err("bind[0].idle-timeout", "only for a transparent bind (\"mode\": \"transparent\")"));
+        assert!(parse_str(r#"{"bind":[{"port":1,"target":null}]}"#).is_ok(), "a null key is as good as none");
         assert_eq!(fail(r#"{"bind":[{"port":1,"mode":"transparent","target":"a:1","idle-timeout":-1}]}"#).field, "bind[0].idle-timeout");
     }
 
