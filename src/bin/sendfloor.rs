@@ -174,8 +174,8 @@ fn main() {
         let want = (round * sockets * line.len() + (round - 1) * sockets * ANSWER.len()) as u64;
         wait_for("the miners to read the jobs", || got.load(Ordering::SeqCst) >= want);
 
-        // Every share is in our receive queues before the first read, so only reads that
-        // return data are timed, as in a proxy woken by readiness.
+        // Every share is in our receive queues before the first read, so the reads timed
+        // return data, as in a proxy woken by readiness.
         answer.store(round, Ordering::SeqCst);
         wait_for("the miners to send their shares", || answered.load(Ordering::SeqCst) >= round);
         for s in &mut proxy_side {

@@ -59,7 +59,7 @@ const TICK: Duration = Duration::from_secs(1);
 /// When events come more often than this, the loop naps this long after a pass before
 /// polling again, so what arrives meanwhile is handled in one pass: one wake-up of the
 /// proxy instead of one per event, and the share answers of that moment reach the miners'
-/// host together. At 10k miners this cut CPU per share by a fifth for +1..2 ms of submit
+/// host together. At 10k miners this cut CPU per share by a fifth for +2..3 ms of submit
 /// round trip (BENCHMARKS.md).
 const GATHER_NAP: Duration = Duration::from_millis(1);
 /// Passes with fewer events than this mean events are sparse: a nap would cost a timer
@@ -68,9 +68,9 @@ const GATHER_FROM: usize = 4;
 /// A pass with this many events already gathers; napping after it would only add latency.
 const GATHER_BELOW: usize = 64;
 
-/// How long to nap after a pass that handled `handled` events after `waited` in poll: only
-/// when events are dense (several in a pass that waited less than a nap) and the pass was
-/// not already big.
+/// How long to nap after a pass that handled `handled` events, `waited` being the time from
+/// the top of the pass to the poll's return (mostly the poll's wait): only when events are
+/// dense (several, come within a nap) and the pass was not already big.
 fn gather_nap(handled: usize, waited: Duration) -> Option<Duration> {
     ((GATHER_FROM..GATHER_BELOW).contains(&handled) && waited < GATHER_NAP).then_some(GATHER_NAP)
 }
