@@ -35,24 +35,64 @@ impl From<io::Error> for ConnError {
     }
 }
 
+/// A byte queue that costs one pointer while empty, as it is for nearly every miner at
+/// nearly every moment: boxed on first write, dropped again once drained. It keeps a
+/// connection at 48 bytes instead of 96 (two empty `Vec`s) in a release build.
+#[derive(Debug, Default)]
+#[allow(clippy::box_collection)] // deliberate: 8 bytes inline while empty, instead of 24
+pub(crate) struct Spill(Option<Box<Vec<u8>>>);
+
+static NOTHING: Vec<u8> = Vec::new();
+
+impl std::ops::Deref for Spill {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        self.0.as_deref().unwrap_or(&NOTHING)
+    }
+}
+
+impl std::ops::DerefMut for Spill {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        self.0.get_or_insert_with(Default::default)
+    }
+}
+
+impl Spill {
+    /// Gives the memory back once nothing is held.
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.0.as_ref().is_some_and(|v| v.is_empty()) {
+            self.0 = None;
+        }
+    }
+}
+
+/// Moves TLS records waiting to go out into `out`, touching it only when there are some.
+fn drain_tls(tls: &mut rustls::Connection, out: &mut Spill) {
+    if tls.wants_write() {
+        super::tls::drain(tls, out);
+    }
+}
+
 /// One TCP connection (miner, pool or jump side), optionally TLS.
 #[derive(Debug)]
 pub struct Conn {
     stream: TcpStream,
+    /// Bound on `out`; past it the peer is dropped.
+    max_out: u32,
     tls: Option<Box<rustls::Connection>>,
     /// Start of a line that has not been completed yet.
-    pub(crate) pending: Vec<u8>,
+    pub(crate) pending: Spill,
     /// Output the kernel did not take yet.
-    out: Vec<u8>,
-    /// Bound on `out`; past it the peer is dropped.
-    max_out: usize,
+    out: Spill,
     pub rx: u64,
     pub tx: u64,
 }
 
 impl Conn {
+    /// A connection whose queued output may not pass `max_out` bytes (at most 4 GiB).
     pub fn new(stream: TcpStream, max_out: usize) -> Conn {
-        Conn { stream, tls: None, pending: Vec::new(), out: Vec::new(), max_out, rx: 0, tx: 0 }
+        let max_out = u32::try_from(max_out).unwrap_or(u32::MAX);
+        Conn { stream, max_out, tls: None, pending: Spill::default(), out: Spill::default(), rx: 0, tx: 0 }
     }
 
     /// Runs TLS over this connection from now on (before any byte was read or sent).
@@ -64,7 +104,8 @@ impl Conn {
     /// header): fed to TLS, or kept as the start of the next line.
     pub fn unread(&mut self, bytes: Vec<u8>) -> Result<(), ConnError> {
         let Some(tls) = self.tls.as_deref_mut() else {
-            self.pending = bytes;
+            *self.pending = bytes;
+            self.pending.release_if_empty();
             return Ok(());
         };
         let mut rest = bytes.as_slice();
@@ -76,7 +117,7 @@ impl Conn {
             }
             tls.process_new_packets().map_err(|e| ConnError::Io(io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {e}"))))?;
         }
-        super::tls::drain(tls, &mut self.out);
+        drain_tls(tls, &mut self.out);
         self.flush()
     }
 
@@ -100,7 +141,7 @@ impl Conn {
     pub fn close_write(&mut self) -> Result<bool, ConnError> {
         if let Some(tls) = self.tls.as_deref_mut() {
             tls.send_close_notify();
-            super::tls::drain(tls, &mut self.out);
+            drain_tls(tls, &mut self.out);
         }
         self.flush()?;
         if !self.out.is_empty() {
@@ -125,7 +166,7 @@ impl Conn {
             Some(tls) => {
                 let n = super::tls::read(tls, &mut self.stream, buf);
                 // Handshake replies and alerts go out even when the read failed.
-                super::tls::drain(tls, &mut self.out);
+                drain_tls(tls, &mut self.out);
                 self.flush().map_err(|e| io::Error::other(e.to_string()))?;
                 n?
             }
@@ -143,8 +184,8 @@ impl Conn {
             let mut rest = data;
             while !rest.is_empty() {
                 let n = super::tls::write_some(tls, rest).map_err(|_| ConnError::OutputFull(rest.len()))?;
-                super::tls::drain(tls, &mut self.out);
-                if n == 0 || self.out.len() > self.max_out {
+                drain_tls(tls, &mut self.out);
+                if n == 0 || self.out.len() > self.max_out as usize {
                     return Err(ConnError::OutputFull(self.out.len() + rest.len()));
                 }
                 rest = &rest[n..];
@@ -156,7 +197,7 @@ impl Conn {
             done = self.write_some(data)?;
         }
         if done < data.len() {
-            if self.out.len() + data.len() - done > self.max_out {
+            if self.out.len() + data.len() - done > self.max_out as usize {
                 return Err(ConnError::OutputFull(self.out.len() + data.len() - done));
             }
             self.out.extend_from_slice(&data[done..]);
@@ -174,10 +215,8 @@ impl Conn {
         self.out = out;
         let done = done?;
         self.out.drain(..done);
-        if self.out.is_empty() {
-            // Give the memory back: most connections never need an output buffer.
-            self.out = Vec::new();
-        }
+        // Give the memory back: most connections never need an output buffer.
+        self.out.release_if_empty();
         Ok(())
     }
 
@@ -249,5 +288,27 @@ mod tls_tests {
             }
         }
         assert_eq!(got, outbox);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_connection_holds_no_buffer_and_little_besides_its_socket() {
+        // 48 bytes in a release build, where mio's stream is the bare descriptor; two empty
+        // Vecs alone took 48 before.
+        let (conn, socket) = (std::mem::size_of::<Conn>(), std::mem::size_of::<TcpStream>());
+        assert!(conn <= socket + 48, "{conn} bytes with a {socket}-byte socket");
+        let mut s = Spill::default();
+        assert!(s.is_empty() && s.0.is_none());
+        s.extend_from_slice(b"abc");
+        assert_eq!(&s[..], b"abc");
+        s.release_if_empty();
+        assert!(s.0.is_some(), "held bytes stay");
+        s.clear();
+        s.release_if_empty();
+        assert!(s.0.is_none(), "an emptied queue gives its memory back");
     }
 }

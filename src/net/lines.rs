@@ -46,7 +46,7 @@ impl LineReader {
             let n = conn.pending.len().min(self.buf.len() - self.end);
             self.buf[self.end..self.end + n].copy_from_slice(&conn.pending[..n]);
             self.end += n;
-            conn.pending = Vec::new();
+            conn.pending = Default::default();
         }
         while self.end < self.buf.len() {
             match conn.read(&mut self.buf[self.end..]) {
@@ -154,7 +154,7 @@ mod tests {
         fill_until(&mut r, &mut c, 12);
         assert_eq!(lines(&mut r, 100), [b"one".to_vec(), b"two".to_vec()]);
         r.stash(&mut c);
-        assert_eq!(c.pending, b"thr");
+        assert_eq!(&c.pending[..], b"thr");
         peer.write_all(b"ee\n").unwrap();
         fill_until(&mut r, &mut c, 15);
         assert_eq!(lines(&mut r, 100), [b"three".to_vec()]);
