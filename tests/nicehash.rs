@@ -185,3 +185,35 @@ fn global_custom_diff_applies_to_every_miner() {
     assert_eq!(n.job["target"], target_for(5000), "a login suffix beats the global setting");
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn a_burst_of_submits_in_one_pass_reaches_the_pool_whole_and_in_order() {
+    let pool = MockPool::start(1000);
+    let proxy = RunningProxy::start(config(Mode::NiceHash, &[pool.url()]));
+    let mut m = proxy.miner();
+    m.login();
+    // 80 submits in one write: about 15 KB, several times the per-pass batch a pool link
+    // holds before writing, so part goes out in the middle of the pass.
+    let (job_id, fixed, result) = (m.job_id(), m.fixed_byte(), result_for(2000));
+    let nonces: Vec<String> = (1..=80u16).map(|i| format!("{i:04x}00{fixed}")).collect();
+    let mut burst = String::new();
+    for (i, nonce) in nonces.iter().enumerate() {
+        let msg = json!({"id": 1000 + i, "jsonrpc": "2.0", "method": "submit",
+                         "params": {"id": m.session, "job_id": job_id, "nonce": nonce, "result": result}});
+        burst.push_str(&format!("{msg}\n"));
+    }
+    assert!(burst.len() > 3 * 4096, "{} bytes", burst.len());
+    m.send_raw(burst.as_bytes()).unwrap();
+    let mut answered = 0;
+    while answered < nonces.len() {
+        let v = m.recv();
+        if v["method"] == "job" {
+            continue;
+        }
+        assert!(v["error"].is_null(), "{v}");
+        assert_eq!(v["id"], 1000 + answered, "answers in order");
+        answered += 1;
+    }
+    let seen: Vec<String> = pool.submits().iter().map(|s| s["nonce"].as_str().unwrap().to_string()).collect();
+    assert_eq!(seen, nonces, "every share reached the pool once, in order");
+}
