@@ -347,8 +347,8 @@ impl Proxy {
             return;
         }
         match result {
-            Ok(()) => self.reply_status(p.miner, &p.request_id, "OK"),
-            Err(e) => self.reply_error(p.miner, &p.request_id, &e),
+            Ok(()) => self.reply_status(p.miner, p.request_id.as_str(), "OK"),
+            Err(e) => self.reply_error(p.miner, p.request_id.as_str(), &e),
         }
     }
 

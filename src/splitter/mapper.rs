@@ -4,7 +4,7 @@
 
 use super::storage::Storage;
 use crate::stratum::difficulty::{hex_bytes, is_lower_hex, share_difficulty, target_for_difficulty};
-use crate::stratum::request::RequestId;
+use crate::stratum::request::KeptId;
 use crate::stratum::write::JobLine;
 use crate::stratum::{Job, StratumError};
 use crate::{GroupId, MinerId};
@@ -53,7 +53,7 @@ pub struct Pending {
     pub miner_seq: u64,
     /// The miner's worker record, for stats (the miner may be gone by the answer).
     pub worker: Option<usize>,
-    pub request_id: RequestId,
+    pub request_id: KeptId,
     pub share: Share,
     pub sent: Instant,
 }

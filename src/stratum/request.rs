@@ -17,6 +17,42 @@ use std::fmt;
 /// cpuminer reuses one id for every submit, so ids never correlate anything upstream.
 pub type RequestId = Box<str>;
 
+/// A request id held until the pool answers, inline when short: xmrig numbers its
+/// requests, so forwarding a share allocates nothing for it. Longer ids are boxed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeptId {
+    Short { len: u8, bytes: [u8; KEPT_INLINE] },
+    Long(Box<str>),
+}
+
+/// Longest id kept inline (the enum stays 24 bytes, as large as a `Box<str>` and its tag).
+const KEPT_INLINE: usize = 22;
+
+impl KeptId {
+    pub fn new(id: &str) -> KeptId {
+        if id.len() > KEPT_INLINE {
+            return KeptId::Long(id.into());
+        }
+        let mut bytes = [0u8; KEPT_INLINE];
+        bytes[..id.len()].copy_from_slice(id.as_bytes());
+        KeptId::Short { len: id.len() as u8, bytes }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            // Copied whole from a `&str`, so always valid UTF-8.
+            KeptId::Short { len, bytes } => std::str::from_utf8(&bytes[..*len as usize]).unwrap_or_default(),
+            KeptId::Long(s) => s,
+        }
+    }
+}
+
+impl From<&str> for KeptId {
+    fn from(id: &str) -> KeptId {
+        KeptId::new(id)
+    }
+}
+
 /// Login parameters (RFC 6.1), before any checks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Login {
@@ -189,6 +225,16 @@ fn submit(params: &str) -> Submit<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_ids_round_trip_inline_or_boxed() {
+        for id in ["1", "\"a\"", "null", "4294967295", &"9".repeat(22), &"7".repeat(23), "\"é\""] {
+            let k = KeptId::new(id);
+            assert_eq!(k.as_str(), id);
+            assert_eq!(matches!(k, KeptId::Short { .. }), id.len() <= 22, "{id}");
+        }
+        assert_eq!(std::mem::size_of::<KeptId>(), 24);
+    }
 
     #[test]
     fn parses_a_real_xmrig_login() {
