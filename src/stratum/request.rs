@@ -18,31 +18,37 @@ use std::fmt;
 pub type RequestId = Box<str>;
 
 /// A request id held until the pool answers, inline when short: xmrig numbers its
-/// requests, so forwarding a share allocates nothing for it. Longer ids are boxed.
+/// requests (ids up to 9,999,999 fit), so forwarding a share allocates nothing for it.
+/// Longer ids are boxed. 16 bytes either way, as large as the `Box<str>` it replaces.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeptId {
+pub struct KeptId(Kept);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kept {
     Short { len: u8, bytes: [u8; KEPT_INLINE] },
     Long(Box<str>),
 }
 
-/// Longest id kept inline (the enum stays 24 bytes, as large as a `Box<str>` and its tag).
-const KEPT_INLINE: usize = 22;
+/// Longest id kept inline.
+const KEPT_INLINE: usize = 7;
 
 impl KeptId {
+    /// Keeps `id` (the JSON text of the miner's id).
     pub fn new(id: &str) -> KeptId {
         if id.len() > KEPT_INLINE {
-            return KeptId::Long(id.into());
+            return KeptId(Kept::Long(id.into()));
         }
         let mut bytes = [0u8; KEPT_INLINE];
         bytes[..id.len()].copy_from_slice(id.as_bytes());
-        KeptId::Short { len: id.len() as u8, bytes }
+        KeptId(Kept::Short { len: id.len() as u8, bytes })
     }
 
+    /// The id as it was given.
     pub fn as_str(&self) -> &str {
-        match self {
-            // Copied whole from a `&str`, so always valid UTF-8.
-            KeptId::Short { len, bytes } => std::str::from_utf8(&bytes[..*len as usize]).unwrap_or_default(),
-            KeptId::Long(s) => s,
+        match &self.0 {
+            // Only `new` builds it, copying a whole `&str`: always valid UTF-8.
+            Kept::Short { len, bytes } => std::str::from_utf8(&bytes[..*len as usize]).unwrap_or_default(),
+            Kept::Long(s) => s,
         }
     }
 }
@@ -228,12 +234,12 @@ mod tests {
 
     #[test]
     fn kept_ids_round_trip_inline_or_boxed() {
-        for id in ["1", "\"a\"", "null", "4294967295", &"9".repeat(22), &"7".repeat(23), "\"é\""] {
+        for id in ["1", "\"a\"", "null", "9999999", "4294967295", &"7".repeat(23), "\"é\""] {
             let k = KeptId::new(id);
             assert_eq!(k.as_str(), id);
-            assert_eq!(matches!(k, KeptId::Short { .. }), id.len() <= 22, "{id}");
+            assert_eq!(matches!(k.0, Kept::Short { .. }), id.len() <= KEPT_INLINE, "{id}");
         }
-        assert_eq!(std::mem::size_of::<KeptId>(), 24);
+        assert_eq!(std::mem::size_of::<KeptId>(), std::mem::size_of::<Box<str>>());
     }
 
     #[test]
