@@ -58,6 +58,12 @@ impl std::ops::DerefMut for Spill {
 }
 
 impl Spill {
+    /// Whether a buffer is allocated now.
+    #[cfg(test)]
+    pub(crate) fn is_boxed(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Gives the memory back once nothing is held.
     pub(crate) fn release_if_empty(&mut self) {
         if self.0.as_ref().is_some_and(|v| v.is_empty()) {
@@ -104,8 +110,7 @@ impl Conn {
     /// header): fed to TLS, or kept as the start of the next line.
     pub fn unread(&mut self, bytes: Vec<u8>) -> Result<(), ConnError> {
         let Some(tls) = self.tls.as_deref_mut() else {
-            *self.pending = bytes;
-            self.pending.release_if_empty();
+            self.pending = Spill((!bytes.is_empty()).then(|| Box::new(bytes)));
             return Ok(());
         };
         let mut rest = bytes.as_slice();
@@ -208,6 +213,7 @@ impl Conn {
     /// Writes queued output after a writable event.
     pub fn flush(&mut self) -> Result<(), ConnError> {
         if self.out.is_empty() {
+            self.out.release_if_empty();
             return Ok(());
         }
         let out = std::mem::take(&mut self.out);
@@ -302,13 +308,29 @@ mod tests {
         let (conn, socket) = (std::mem::size_of::<Conn>(), std::mem::size_of::<TcpStream>());
         assert!(conn <= socket + 48, "{conn} bytes with a {socket}-byte socket");
         let mut s = Spill::default();
-        assert!(s.is_empty() && s.0.is_none());
+        assert!(s.is_empty() && !s.is_boxed());
         s.extend_from_slice(b"abc");
         assert_eq!(&s[..], b"abc");
         s.release_if_empty();
-        assert!(s.0.is_some(), "held bytes stay");
+        assert!(s.is_boxed(), "held bytes stay");
         s.clear();
         s.release_if_empty();
-        assert!(s.0.is_none(), "an emptied queue gives its memory back");
+        assert!(!s.is_boxed(), "an emptied queue gives its memory back");
+    }
+
+    #[test]
+    fn sends_the_kernel_takes_whole_and_reads_leave_no_buffer_behind() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        s.set_nonblocking(true).unwrap();
+        let mut conn = Conn::new(TcpStream::from_std(s), 1 << 20);
+        conn.send(b"{\"method\":\"job\"}\n").unwrap();
+        assert!(!conn.out.is_boxed(), "a send the kernel took whole queues nothing");
+        conn.flush().unwrap();
+        assert!(!conn.out.is_boxed() && !conn.pending.is_boxed());
+        conn.unread(Vec::new()).unwrap();
+        assert!(!conn.pending.is_boxed(), "nothing unread, nothing boxed");
+        drop(c);
     }
 }
