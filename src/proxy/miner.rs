@@ -1,17 +1,16 @@
 //! Miner connections: the login / submit / keepalived state machine (RFC section 6) and
 //! delivery of jobs to miners.
 
-use super::{IDLE_TIMEOUT, LOGIN_TIMEOUT, MAX_MINER_LINE, MAX_MINER_OUT, Proxy, custom_diff};
+use super::{IDLE_TIMEOUT, LOGIN_TIMEOUT, MAX_MINER_LINE, MAX_MINER_OUT, Proxy, Route, custom_diff};
 use crate::net::{Conn, ConnError, Fill};
 use crate::splitter::{Mapper, Pending};
 use crate::stats::workers::LoginFields;
 use crate::stratum::algo::AlgoSet;
 use crate::stratum::request::{self, Login, Method, RequestId, Submit};
 use crate::stratum::{StratumError, write};
-use crate::{DEFAULT_GROUP, MinerId, UpstreamId};
+use crate::{DEFAULT_GROUP, MinerId};
 use mio::net::TcpStream;
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -37,27 +36,6 @@ impl MinerState {
             Self::Ready => 2,
             Self::Closing => 3,
         }
-    }
-}
-
-/// The upstream a miner mines on and its slot there, in 8 bytes with its `Option` (the
-/// upstream id is kept plus one, so zero is the niche), instead of 24.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Route {
-    upstream: NonZeroU32,
-    pub slot: u8,
-}
-
-impl Route {
-    pub fn new(upstream: UpstreamId, slot: u8) -> Route {
-        // Upstream ids index the proxy's links, a few per 256 miners: far below 2^32.
-        let id = u32::try_from(upstream.0).ok().and_then(|i| i.checked_add(1)).and_then(NonZeroU32::new);
-        debug_assert!(id.is_some(), "upstream id {} out of range", upstream.0);
-        Route { upstream: id.unwrap_or(NonZeroU32::MAX), slot }
-    }
-
-    pub fn upstream(&self) -> UpstreamId {
-        UpstreamId(self.upstream.get() as usize - 1)
     }
 }
 
@@ -439,15 +417,6 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_route_keeps_its_upstream_and_slot_in_eight_bytes() {
-        for (id, slot) in [(0, 0), (1, 255), (70_000, 7)] {
-            let r = Route::new(UpstreamId(id), slot);
-            assert_eq!((r.upstream(), r.slot), (UpstreamId(id), slot));
-        }
-        assert_eq!(std::mem::size_of::<Option<Route>>(), 8);
-    }
 
     #[test]
     fn a_miner_record_stays_small() {

@@ -15,11 +15,13 @@ mod jump;
 mod listen;
 mod miner;
 mod reload;
+mod route;
 mod upstream;
 mod work;
 
 pub use jump::{JUMP_BUFFER, JumpPortStats};
 pub use miner::{Miner, MinerState};
+pub use route::Route;
 
 use crate::config::{Config, Mode};
 use crate::logs::AppendLog;
