@@ -236,10 +236,7 @@ fn parse_bind(v: &Value, f: &str) -> R<Bind> {
             },
             "target" => target = opt_nonempty(v, p)?,
             "target-tls" => set(&mut jump.tls, opt_bool(v, p)?),
-            "target-tls-fingerprint" => {
-                let fp = opt_nonempty(v, p)?.map(|s| normalise_fingerprint(&s).ok_or_else(|| err(p, "must be 64 hex digits (SHA-256)")));
-                jump.fingerprint = fp.transpose()?;
-            }
+            "target-tls-fingerprint" => jump.fingerprint = opt_fingerprint(v, p)?,
             "target-proxy-protocol" => set(&mut jump.proxy_protocol, opt_bool(v, p)?),
             "idle-timeout" => set(&mut jump.idle_secs, opt_u64(v, p, MAX_SECS)?),
             _ => ignore(p),
@@ -281,10 +278,7 @@ fn parse_pool(v: &Value, f: &str) -> R<PoolConfig> {
             "rig-id" => pool.rig_id = opt_nonempty(v, p)?,
             "algo" => pool.algo = opt_nonempty(v, p)?,
             "tls" => set(&mut pool.tls, opt_bool(v, p)?),
-            "tls-fingerprint" => {
-                let fp = opt_nonempty(v, p)?.map(|s| normalise_fingerprint(&s).ok_or_else(|| err(p, "must be 64 hex digits (SHA-256)")));
-                pool.tls_fingerprint = fp.transpose()?;
-            }
+            "tls-fingerprint" => pool.tls_fingerprint = opt_fingerprint(v, p)?,
             "tls-insecure" => set(&mut pool.tls_insecure, opt_bool(v, p)?),
             "keepalive" => set(&mut pool.keepalive, bool_or_num(v, p)?),
             "enabled" => set(&mut pool.enabled, opt_bool(v, p)?),
@@ -300,9 +294,11 @@ fn parse_pool(v: &Value, f: &str) -> R<PoolConfig> {
     Ok(pool)
 }
 
-fn normalise_fingerprint(s: &str) -> Option<String> {
-    let hex: String = s.chars().filter(|&c| c != ':').collect::<String>().to_ascii_lowercase();
-    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
+/// An optional certificate pin, normalised to the form fingerprints are compared in.
+fn opt_fingerprint(v: &Value, p: &str) -> R<Option<String>> {
+    let fp =
+        opt_nonempty(v, p)?.map(|s| crate::net::tls::normalise_fingerprint(&s).ok_or_else(|| err(p, "must be 64 hex digits (SHA-256)")));
+    fp.transpose()
 }
 
 fn parse_workers(v: &Value, f: &str) -> R<Option<WorkersMode>> {

@@ -60,8 +60,9 @@ fn client_config(trust: Trust, host: &str) -> Result<Arc<ClientConfig>, TlsError
             builder.with_root_certificates(roots).with_no_client_auth()
         }
         Trust::Pinned(pin) => {
-            // Compared as lowercase hex without colons, however the caller spelled it.
-            let pin = pin.replace(':', "").to_ascii_lowercase();
+            // Compared in the form `fingerprint` gives, however the caller spelled it; a pin
+            // that is not a fingerprint at all matches nothing.
+            let pin = super::normalise_fingerprint(&pin).unwrap_or(pin);
             let v = Fingerprint { pin: Some(pin), log: false, host: host.to_string(), algs: algs(&provider) };
             builder.dangerous().with_custom_certificate_verifier(Arc::new(v)).with_no_client_auth()
         }

@@ -52,6 +52,13 @@ pub fn fingerprint(der: &[u8]) -> String {
     Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A fingerprint as operators write it (any case, colons allowed) in the form
+/// [`fingerprint`] gives, or `None` when it is not 64 hex digits.
+pub fn normalise_fingerprint(s: &str) -> Option<String> {
+    let hex: String = s.chars().filter(|&c| c != ':').collect::<String>().to_ascii_lowercase();
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
+}
+
 /// Reads plaintext like a non-blocking `Read::read`: `Ok(0)` is the end (with or without
 /// `close_notify`), `WouldBlock` means wait for the socket. Records to send back
 /// (handshake, alerts) stay in `tls` for [`drain`].
