@@ -75,6 +75,13 @@ impl Link {
         }
     }
 
+    /// Writes the gathered submits (dropped when the link has no connection).
+    pub(super) fn write_outbox(&mut self) -> Result<(), crate::net::ConnError> {
+        let sent = self.conn.as_mut().map_or(Ok(()), |c| c.send(&self.outbox));
+        self.outbox.clear();
+        sent
+    }
+
     /// When a waiting link wants to reconnect.
     pub(super) fn retry_at(&self) -> Option<Instant> {
         if self.phase == Phase::Waiting { self.retry_at } else { None }
@@ -120,7 +127,6 @@ impl Proxy {
             }
         }
         self.resolve_jump_targets(now);
-        self.retry_waiting_jumps(now);
     }
 
     /// Starts connecting every waiting link whose pause is over.

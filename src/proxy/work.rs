@@ -61,9 +61,7 @@ impl Proxy {
         if link.outbox.len() >= OUTBOX_BATCH {
             // A burst: send what is gathered now rather than grow every link's buffer to
             // the burst's size (the capacity would stay, 40 links x ~15 KB at 10k miners).
-            let sent = link.conn.as_mut().map_or(Ok(()), |c| c.send(&link.outbox));
-            link.outbox.clear();
-            if let Err(e) = sent {
+            if let Err(e) = link.write_outbox() {
                 self.fail_link(uid, &e.to_string(), now);
                 return Err(StratumError::PoolUnavailable);
             }
@@ -85,13 +83,7 @@ impl Proxy {
     pub(super) fn flush_links(&mut self, now: Instant) {
         while let Some(uid) = self.dirty_links.pop() {
             let Some(link) = self.links.get_mut(uid.0).and_then(Option::as_mut) else { continue };
-            let Some(conn) = link.conn.as_mut() else {
-                link.outbox.clear();
-                continue;
-            };
-            let sent = conn.send(&link.outbox);
-            link.outbox.clear();
-            if let Err(e) = sent {
+            if let Err(e) = link.write_outbox() {
                 self.fail_link(uid, &e.to_string(), now);
             }
         }
