@@ -118,9 +118,10 @@ impl Proxy {
     }
 
     /// Keeps each target's address fresh (asked at start, then whenever the resolver's
-    /// answer ages out), so clients rarely wait for a lookup. The only place jump code
-    /// asks the resolver, so each answer (a failure is handed out once) reaches its port.
-    /// Never getaddrinfo on the loop: a slow DNS would stall every miner.
+    /// answer ages out), so clients rarely wait for a lookup, and moves the waiting clients
+    /// on. The only place jump code asks the resolver, so each answer (a failure is handed
+    /// out once) reaches its port. Never getaddrinfo on the loop: a slow DNS would stall
+    /// every miner.
     pub(super) fn resolve_jump_targets(&mut self, now: Instant) {
         for t in &mut self.jumps.targets {
             match self.resolver.lookup(&t.bind.target, now) {
@@ -132,11 +133,12 @@ impl Proxy {
                 Lookup::Pending => {}
             }
         }
+        self.retry_waiting_jumps(now);
     }
 
-    /// The resolver answered, or a second passed: clients waiting for their target's
-    /// address go on, wait on, or are refused. One whose client left meanwhile is dropped.
-    pub(super) fn retry_waiting_jumps(&mut self, now: Instant) {
+    /// Clients waiting for their target's address go on, wait on, or are refused. One
+    /// whose client left meanwhile is dropped.
+    fn retry_waiting_jumps(&mut self, now: Instant) {
         for w in std::mem::take(&mut self.jumps.waiting) {
             if matches!(w.stream.peek(&mut [0u8; 1]), Ok(0)) {
                 log::debug!("jump {}: the client left while its target's address was looked up", w.peer);
@@ -284,7 +286,6 @@ impl Proxy {
     /// timeout, and the targets' addresses kept fresh for the next client.
     pub(super) fn jump_tick(&mut self, now: Instant) {
         self.resolve_jump_targets(now);
-        self.retry_waiting_jumps(now);
         let targets = &self.jumps.targets;
         let expired: Vec<(usize, Expiry)> = self
             .jumps
