@@ -130,24 +130,30 @@ fn unreachable_target_closes_the_client() {
     assert_eq!((s.failed, s.active), (1, 0));
 }
 
+/// Writes into `s` until the whole path (this socket, the jump, the far socket) is full
+/// (a write blocks for 300 ms), at most 64 MB or 20 s; returns the bytes written.
+fn push_until_full(s: &TcpStream, byte: u8) -> usize {
+    s.set_write_timeout(Some(Duration::from_millis(300))).unwrap();
+    let chunk = vec![byte; 64 * 1024];
+    let (mut pushed, end) = (0usize, Instant::now() + Duration::from_secs(20));
+    let mut w = s;
+    while pushed < 64 << 20 && Instant::now() < end {
+        match w.write(&chunk) {
+            Ok(n) => pushed += n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            Err(e) => panic!("write failed: {e}"),
+        }
+    }
+    pushed
+}
+
 #[test]
 fn a_target_that_never_reads_does_not_grow_the_jump_buffer() {
     let (target, conns) = handing_server();
     let proxy = Running::start(binds_only(vec![jump_bind(target, false, false)]));
     let c = connect(proxy.addrs[0]);
     let _held = conns.recv_timeout(WAIT).expect("target reached");
-    // Push until the whole path (client socket, jump, target socket) is full.
-    c.set_write_timeout(Some(Duration::from_millis(300))).unwrap();
-    let chunk = vec![0x5a; 64 * 1024];
-    let (mut pushed, end) = (0usize, Instant::now() + Duration::from_secs(20));
-    let mut w = &c;
-    while pushed < 64 << 20 && Instant::now() < end {
-        match w.write(&chunk) {
-            Ok(n) => pushed += n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
-            Err(e) => panic!("client write failed: {e}"),
-        }
-    }
+    let pushed = push_until_full(&c, 0x5a);
     assert!(pushed >= 1 << 20, "pushed only {pushed} bytes before the path filled");
     let proxy = proxy.finish();
     let s = &proxy.jump_stats()[0];
@@ -304,17 +310,7 @@ fn a_client_that_never_reads_does_not_grow_the_jump_buffer() {
     let proxy = Running::start(binds_only(vec![jump_bind(target, false, false)]));
     let _client = connect(proxy.addrs[0]);
     let t = conns.recv_timeout(WAIT).expect("target reached");
-    t.set_write_timeout(Some(Duration::from_millis(300))).unwrap();
-    let chunk = vec![0xa5; 64 * 1024];
-    let (mut pushed, end) = (0usize, Instant::now() + Duration::from_secs(20));
-    let mut w = &t;
-    while pushed < 64 << 20 && Instant::now() < end {
-        match w.write(&chunk) {
-            Ok(n) => pushed += n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
-            Err(e) => panic!("target write failed: {e}"),
-        }
-    }
+    let pushed = push_until_full(&t, 0xa5);
     let proxy = proxy.finish();
     let s = &proxy.jump_stats()[0];
     assert!(s.max_queued <= JUMP_BUFFER, "jump queued {} bytes", s.max_queued);
