@@ -60,11 +60,15 @@ pub struct MinerId(pub usize);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UpstreamId(pub usize);
 
-/// Which pool list an upstream serves: 0 is the configured pools; accounts come later.
-pub type GroupId = usize;
+/// A pool group (the pools a port mines to), by index in the group table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupId(pub u16);
 
-/// The default pool group.
-pub const DEFAULT_GROUP: GroupId = 0;
+/// The group of pools that name no group, and of the command line's `-o` pools.
+pub const DEFAULT_GROUP: GroupId = GroupId(0);
+
+/// The name of the default group in the config (`"group"` on a pool, `"pool-group"` on a bind).
+pub const DEFAULT_GROUP_NAME: &str = "default";
 
 /// Agent string we present to pools.
 pub const AGENT: &str = concat!("stratum-proxy/", env!("CARGO_PKG_VERSION"));

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 use stratum_proxy::config::cli::{self, CliAction};
-use stratum_proxy::config::{BindKind, Config};
+use stratum_proxy::config::Config;
 use stratum_proxy::proxy::Proxy;
 
 fn main() -> ExitCode {
@@ -70,10 +70,7 @@ fn check(cfg: &Config) -> Result<(), String> {
     if cfg.binds.is_empty() {
         return Err("bind: no address to listen on".into());
     }
-    let stratum = cfg.binds.iter().any(|b| b.kind == BindKind::Stratum);
-    if stratum && !cfg.pools.iter().any(|p| p.enabled) {
-        return Err("pools: at least one enabled pool is required (config \"pools\" or -o URL)".into());
-    }
+    stratum_proxy::config::validate(cfg).map_err(|e| e.to_string())?;
     if cfg.binds.iter().any(|b| b.tls) {
         stratum_proxy::net::tls::server::check(&cfg.tls).map_err(|e| e.to_string())?;
     }

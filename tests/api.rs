@@ -102,7 +102,8 @@ fn workers_and_miners_list_both_rigs() {
     let rows = w["workers"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     let rig1 = rows.iter().find(|r| r[0] == "rig1").expect("rig1 listed");
-    assert_eq!(rig1.as_array().unwrap().len(), 13);
+    assert_eq!(rig1.as_array().unwrap().len(), 14, "xmrig-proxy's 13 columns, then the pool the worker mines to");
+    assert_eq!(rig1[13], pool.url());
     assert_eq!(
         (rig1[1].as_str(), rig1[2].as_u64(), rig1[3].as_u64(), rig1[4].as_u64(), rig1[5].as_u64()),
         (Some("127.0.0.1"), Some(1), Some(3), Some(0), Some(0))
@@ -111,10 +112,11 @@ fn workers_and_miners_list_both_rigs() {
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     let last = assert_u64(&rig1[7], "last share");
     assert!(last <= now_ms && now_ms - last < 60_000, "last share time is in ms: {last}");
-    assert!(rig1.as_array().unwrap()[8..].iter().all(Value::is_number));
+    assert!(rig1.as_array().unwrap()[8..13].iter().all(Value::is_number));
 
     let m = http_get(api(&proxy), "/1/miners", "").json();
-    assert_eq!(m["format"], serde_json::json!(["id", "ip", "tx", "rx", "state", "diff", "user", "password", "rig_id", "agent"]));
+    let format = serde_json::json!(["id", "ip", "tx", "rx", "state", "diff", "user", "password", "rig_id", "agent", "pool", "group"]);
+    assert_eq!(m["format"], format);
     let rows = m["miners"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     for row in rows {
@@ -127,6 +129,7 @@ fn workers_and_miners_list_both_rigs() {
         assert_eq!(row[7], "********", "the password is never shown");
         assert!(row[8] == "rig1" || row[8] == "rig2");
         assert_eq!(row[9], "XMRig/6.26.0");
+        assert_eq!((row[10].as_str(), row[11].as_str()), (Some(pool.url().as_str()), Some("default")));
     }
     assert!(!m.to_string().contains("secretpw"));
 }

@@ -30,7 +30,7 @@ fn options() -> Options {
     let mut o = Options::new();
     o.optopt("c", "config", "load a JSON config file (default: ./config.json if present)", "FILE");
     o.optmulti("b", "bind", "listen on ADDR, e.g. 0.0.0.0:3333 or [::]:3333 (repeatable; replaces config binds)", "ADDR");
-    o.optmulti("o", "url", "pool host:port, stratum+tcp:// or stratum+ssl:// (repeatable; replaces config pools)", "URL");
+    o.optmulti("o", "url", "pool host:port, stratum+tcp:// or stratum+ssl:// (repeatable; replaces the default group's pools)", "URL");
     o.optmulti("u", "user", "username for the pool given by the preceding -o", "USER");
     o.optmulti("p", "pass", "password for the pool given by the preceding -o", "PASS");
     o.optopt("m", "mode", "nicehash or simple", "MODE");
@@ -162,7 +162,9 @@ fn apply_pools(m: &Matches, c: &mut Config) -> Result<(), ConfigError> {
         }
     }
     if !pools.is_empty() {
-        c.pools = pools;
+        // The command line's pools are the default group's; other groups keep their pools.
+        c.pools.retain(|p| p.group != crate::DEFAULT_GROUP_NAME);
+        c.pools.splice(0..0, pools);
     }
     Ok(())
 }

@@ -47,7 +47,7 @@ impl Default for Config {
 impl Bind {
     /// A plain stratum listener (no TLS, no PROXY protocol).
     pub fn stratum(addr: SocketAddr) -> Self {
-        Bind { addr, tls: false, proxy_protocol: false, kind: BindKind::Stratum }
+        Bind { addr, tls: false, proxy_protocol: false, kind: BindKind::Stratum, group: crate::DEFAULT_GROUP_NAME.to_string() }
     }
 }
 
@@ -65,6 +65,8 @@ impl PoolConfig {
             tls_insecure: false,
             keepalive: false,
             enabled: true,
+            group: crate::DEFAULT_GROUP_NAME.to_string(),
+            weight: None,
         }
     }
 }
@@ -239,6 +241,8 @@ fn parse_bind(v: &Value, f: &str) -> R<Bind> {
             "target-tls-fingerprint" => jump.fingerprint = opt_fingerprint(v, p)?,
             "target-proxy-protocol" => set(&mut jump.proxy_protocol, opt_bool(v, p)?),
             "idle-timeout" => set(&mut jump.idle_secs, opt_u64(v, p, MAX_SECS)?),
+            // Transparent ports have no pools: the key is accepted and has no effect there.
+            "pool-group" => set(&mut bind.group, opt_group(v, p)?),
             _ => ignore(p),
         }
         Ok(())
@@ -282,6 +286,8 @@ fn parse_pool(v: &Value, f: &str) -> R<PoolConfig> {
             "tls-insecure" => set(&mut pool.tls_insecure, opt_bool(v, p)?),
             "keepalive" => set(&mut pool.keepalive, bool_or_num(v, p)?),
             "enabled" => set(&mut pool.enabled, opt_bool(v, p)?),
+            "group" => set(&mut pool.group, opt_group(v, p)?),
+            "weight" => pool.weight = opt_weight(v, p)?,
             "nicehash" => {}
             _ => ignore(p),
         }
@@ -292,6 +298,59 @@ fn parse_pool(v: &Value, f: &str) -> R<PoolConfig> {
     }
     pool.tls |= url_tls;
     Ok(pool)
+}
+
+/// Longest group name: it shows in logs, the API and metric labels.
+const MAX_GROUP_NAME: usize = 64;
+
+/// A group name: letters, digits, `-`, `_` and `.`, so it is safe in logs and labels.
+fn opt_group(v: &Value, p: &str) -> R<Option<String>> {
+    let Some(name) = opt_str(v, p)? else { return Ok(None) };
+    if name.is_empty() || name.len() > MAX_GROUP_NAME {
+        return Err(err(p, format!("must be 1 to {MAX_GROUP_NAME} characters")));
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+        return Err(err(p, "may hold only letters, digits, '-', '_' and '.'"));
+    }
+    Ok(Some(name))
+}
+
+/// Largest weight: weights are relative, so this only keeps sums far from overflow.
+const MAX_WEIGHT: u64 = 1_000_000;
+
+/// A pool's weight: a positive integer; `null` means a fallback pool.
+fn opt_weight(v: &Value, p: &str) -> R<Option<u32>> {
+    const WHAT: &str = "must be a positive integer (the pool's part relative to the group's other weights)";
+    match v {
+        Value::Null => Ok(None),
+        Value::Number(n) => match n.as_u64() {
+            Some(w) if (1..=MAX_WEIGHT).contains(&w) => Ok(Some(w as u32)),
+            Some(0) => Err(err(p, WHAT)),
+            Some(_) => Err(err(p, format!("must be at most {MAX_WEIGHT}"))),
+            None => Err(err(p, WHAT)),
+        },
+        _ => Err(err(p, WHAT)),
+    }
+}
+
+/// Checks that need the whole config, after the command line is applied: every stratum
+/// port's pool group has an enabled pool to mine to.
+pub fn validate(c: &Config) -> R<()> {
+    for (i, bind) in c.binds.iter().enumerate() {
+        if bind.kind != BindKind::Stratum {
+            continue;
+        }
+        if !c.pools.iter().any(|p| p.enabled && p.group == bind.group) {
+            let field = if bind.group == crate::DEFAULT_GROUP_NAME { "pools".to_string() } else { format!("bind[{i}].pool-group") };
+            let reason = if bind.group == crate::DEFAULT_GROUP_NAME {
+                "at least one enabled pool is required (config \"pools\" or -o URL)".to_string()
+            } else {
+                format!("group \"{}\" has no enabled pool", bind.group)
+            };
+            return Err(err(field, reason));
+        }
+    }
+    Ok(())
 }
 
 /// An optional certificate pin, normalised to the form fingerprints are compared in.

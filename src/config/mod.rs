@@ -4,7 +4,7 @@
 pub mod cli;
 mod load;
 
-pub use load::{load_file, parse_str};
+pub use load::{load_file, parse_str, validate};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -73,6 +73,8 @@ pub struct Bind {
     pub tls: bool,
     pub proxy_protocol: bool,
     pub kind: BindKind,
+    /// The pool group miners on this port mine to (`pool-group`; stratum binds only).
+    pub group: String,
 }
 
 /// One upstream pool, in failover order.
@@ -91,6 +93,11 @@ pub struct PoolConfig {
     pub tls_insecure: bool,
     pub keepalive: bool,
     pub enabled: bool,
+    /// The group this pool belongs to (`group`, default `"default"`).
+    pub group: String,
+    /// Share of the group's hashrate, relative to the other weighted pools of the group;
+    /// `None`: a fallback, mined only while every weighted pool of the group is down.
+    pub weight: Option<u32>,
 }
 
 /// Inbound TLS for binds with `tls: true`.

@@ -3,7 +3,8 @@
 //! units (H/s). Rendered on request from the loop's own structs; nothing is kept for it.
 
 use super::Proxy;
-use super::upstream::Phase;
+use super::miner::MinerState;
+use crate::GroupId;
 use crate::config::{Mode, WorkersMode};
 use crate::http::Request;
 use crate::proxy::miner::constant_time_eq;
@@ -65,11 +66,57 @@ impl Proxy {
         }
     }
 
+    /// Miners logged in to a group's port (or account).
+    pub(super) fn group_miners(&self, group: GroupId) -> usize {
+        self.miners.iter().filter(|(_, m)| m.group == group && matches!(m.state, MinerState::WaitReady { .. } | MinerState::Ready)).count()
+    }
+
+    /// Whether some upstream of `group` is logged in to the group's pool `pool`.
+    fn pool_up(&self, group: GroupId, pool: usize) -> bool {
+        self.splitter
+            .iter()
+            .filter(|(_, u)| u.group == group && u.link.session.is_active())
+            .any(|(id, _)| self.pool_of(id).is_some_and(|(_, i, _)| i == pool))
+    }
+
+    /// Per group with pools: miners, upstreams, hashrate, and per pool its state, weight,
+    /// asked and measured parts.
+    fn groups_json(&self, clock: u32) -> Value {
+        let mut out = serde_json::Map::new();
+        for (id, g) in self.groups.with_pools() {
+            let (asked, measured) = (g.asked_parts(), g.measured_parts(clock));
+            let pools: Vec<Value> = g
+                .pools
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    json!({
+                        "url": p.url,
+                        "up": self.pool_up(id, i),
+                        "weight": p.weight,
+                        "asked": asked[i],
+                        "measured": (measured[i] * 1000.0).round() / 1000.0,
+                    })
+                })
+                .collect();
+            out.insert(
+                g.name.to_string(),
+                json!({
+                    "miners": self.group_miners(id),
+                    "upstreams": self.splitter.counts(Some(id)).total(),
+                    "hashrate": g.hashrate.rates(clock).map(khs),
+                    "pools": pools,
+                }),
+            );
+        }
+        Value::Object(out)
+    }
+
     fn summary_json(&self, now: Instant) -> Value {
         let clock = self.clock(now);
         let s = &self.stats;
-        let c = self.splitter.counts();
-        let total = c.active + c.sleep + c.error;
+        let c = self.splitter.counts(None);
+        let total = c.total();
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         let load: Vec<f64> = std::fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()
@@ -78,7 +125,7 @@ impl Proxy {
             .filter_map(|v| v.parse().ok())
             .collect();
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
-        let algo = self.splitter.iter().find_map(|(_, m)| m.job().and_then(|j| j.algo.clone())).unwrap_or_else(|| "invalid".into());
+        let algo = self.splitter.iter().find_map(|(_, u)| u.mapper.job().and_then(|j| j.algo.clone())).unwrap_or_else(|| "invalid".into());
         let mut features = vec!["api", "http"];
         if self.cfg.binds.iter().any(|b| b.tls) {
             features.push("tls");
@@ -126,6 +173,7 @@ impl Proxy {
                 "hashes_donate": 0,
                 "best": s.best,
             },
+            "groups": self.groups_json(clock),
             "transparent": self.jump_stats().iter().map(|j| json!({
                 "bind": j.addr.to_string(),
                 "target": j.target,
@@ -157,7 +205,8 @@ impl Proxy {
                     khs(r[1]),
                     khs(r[2]),
                     khs(r[3]),
-                    khs(r[4])
+                    khs(r[4]),
+                    (!w.pool.is_empty()).then_some(&*w.pool)
                 ])
             })
             .collect();
@@ -184,12 +233,14 @@ impl Proxy {
                     m.user(),
                     "********",
                     id.and_then(|i| i.rig_id.as_deref()),
-                    id.map(|i| &*i.agent).unwrap_or("")
+                    id.map(|i| &*i.agent).unwrap_or(""),
+                    m.route.and_then(|r| self.pool_of(r.upstream())).map(|(_, _, p)| p.url.as_str()),
+                    self.groups.get(m.group).map(|g| &*g.name)
                 ])
             })
             .collect();
         json!({
-            "format": ["id", "ip", "tx", "rx", "state", "diff", "user", "password", "rig_id", "agent"],
+            "format": ["id", "ip", "tx", "rx", "state", "diff", "user", "password", "rig_id", "agent", "pool", "group"],
             "miners": rows,
         })
     }
@@ -198,11 +249,11 @@ impl Proxy {
     fn metrics(&self, now: Instant) -> String {
         let clock = self.clock(now);
         let s = &self.stats;
-        let c = self.splitter.counts();
+        let c = self.splitter.counts(None);
         let mut out = String::with_capacity(4096 + self.workers.len() * 1024);
         let proxy = self.local_addrs().first().map(|a| a.to_string()).unwrap_or_default();
-        let active_pool = self.active_pool();
-        let (pool, hash) = (active_pool.0.as_str(), active_pool.1.as_str());
+        let algos = self.pool_algos();
+        let hash_of = |url: &str| algos.get(url).map(String::as_str).unwrap_or("unknown");
 
         let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -230,22 +281,46 @@ impl Proxy {
         family("proxy_workers", "gauge", "Worker records.", &one(self.workers.len() as f64));
         family("proxy_pool_latency_milliseconds", "gauge", "Median pool share round trip.", &one(f64::from(s.latency_ms)));
 
-        let mut pool_up = Vec::new();
-        for p in self.cfg.pools.iter().filter(|p| p.enabled) {
-            let up = self.links.iter().flatten().any(|l| l.phase == Phase::Active && self.enabled_pool_url(l.pool) == Some(&p.url));
-            let algo = if p.url == pool { hash } else { p.algo.as_deref().unwrap_or("unknown") };
-            pool_up.push((labels(&[("proxy", &proxy), ("hash", algo), ("pool", &p.url)]), if up { 1.0 } else { 0.0 }));
+        // One series per pool address, whatever group names it.
+        let mut pool_up: Vec<(String, f64)> = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for (gid, g) in self.groups.with_pools() {
+            for (i, p) in g.pools.iter().enumerate() {
+                let up = self.pool_up(gid, i);
+                match seen.iter().position(|u| *u == p.url) {
+                    Some(k) if up => pool_up[k].1 = 1.0,
+                    Some(_) => {}
+                    None => {
+                        seen.push(&p.url);
+                        pool_up.push((labels(&[("proxy", &proxy), ("hash", hash_of(&p.url)), ("pool", &p.url)]), if up { 1.0 } else { 0.0 }));
+                    }
+                }
+            }
         }
         family("proxy_pool_up", "gauge", "1 when the proxy holds a logged-in connection to the pool.", &pool_up);
 
+        let (mut g_miners, mut g_rate, mut g_ratio) = (Vec::new(), Vec::new(), Vec::new());
+        for (gid, g) in self.groups.with_pools() {
+            let name = labels(&[("group", &g.name)]);
+            g_miners.push((name, self.group_miners(gid) as f64));
+            for (w, r) in windows.iter().zip(g.hashrate.rates(clock)) {
+                g_rate.push((labels(&[("group", &g.name), ("window", w)]), r));
+            }
+            for (p, part) in g.pools.iter().zip(g.measured_parts(clock)) {
+                g_ratio.push((labels(&[("group", &g.name), ("pool", &p.url)]), part));
+            }
+        }
+        family("proxy_group_miners", "gauge", "Miners logged in to the group's ports.", &g_miners);
+        family("proxy_group_hashrate", "gauge", "Group hashrate from accepted shares in H/s.", &g_rate);
+        family("proxy_pool_share_ratio", "gauge", "Pool's part of its group's accepted difficulty over 10 minutes.", &g_ratio);
+
         let mut up_miners = Vec::new();
         let mut up_up = Vec::new();
-        for (id, m) in self.splitter.iter() {
-            let link = self.links.get(id.0).and_then(Option::as_ref);
-            let url = link.and_then(|l| self.enabled_pool_url(l.pool)).map(String::as_str).unwrap_or("");
+        for (id, u) in self.splitter.iter() {
+            let url = self.pool_of(id).map(|(_, _, p)| p.url.as_str()).unwrap_or("");
             let l = labels(&[("upstream", &id.0.to_string()), ("pool", url)]);
-            up_miners.push((l.clone(), m.storage().active() as f64));
-            up_up.push((l, if link.is_some_and(|l| l.phase == Phase::Active) { 1.0 } else { 0.0 }));
+            up_miners.push((l.clone(), u.mapper.storage().active() as f64));
+            up_up.push((l, if u.link.session.is_active() { 1.0 } else { 0.0 }));
         }
         family("proxy_upstream_miners", "gauge", "Miners on each upstream.", &up_miners);
         family("proxy_upstream_up", "gauge", "1 when the upstream is logged in to its pool.", &up_up);
@@ -274,7 +349,7 @@ impl Proxy {
         }
         let mut series: [Vec<(String, f64)>; 7] = Default::default();
         for (key, w) in self.workers.iter_keyed() {
-            let l = labels(&[("proxy", &proxy), ("worker", &w.name), ("user", &w.user), ("hash", hash), ("pool", pool)]);
+            let l = labels(&[("proxy", &proxy), ("worker", &w.name), ("user", &w.user), ("hash", hash_of(&w.pool)), ("pool", &w.pool)]);
             let up = labels(&[("proxy", &proxy), ("worker", &w.name), ("user", &w.user)]);
             series[0].push((up, if w.connections > 0 { 1.0 } else { 0.0 }));
             series[1].push((l.clone(), w.sent as f64));
@@ -299,20 +374,22 @@ impl Proxy {
         out
     }
 
-    /// URL of the enabled pool at `index`.
-    fn enabled_pool_url(&self, index: usize) -> Option<&String> {
-        self.cfg.pools.iter().filter(|p| p.enabled).nth(index).map(|p| &p.url)
-    }
-
-    /// The pool and algorithm miners are mining now (first logged-in upstream).
-    fn active_pool(&self) -> (String, String) {
-        for (id, m) in self.splitter.iter() {
-            let Some(link) = self.links.get(id.0).and_then(Option::as_ref).filter(|l| l.phase == Phase::Active) else { continue };
-            let url = self.enabled_pool_url(link.pool).cloned().unwrap_or_default();
-            let algo = m.job().and_then(|j| j.algo.clone()).unwrap_or_else(|| "unknown".into());
-            return (url, algo);
+    /// The algorithm of each pool miners mine now, from its jobs (else its config).
+    fn pool_algos(&self) -> std::collections::HashMap<String, String> {
+        let mut algos = std::collections::HashMap::new();
+        for (_, g) in self.groups.with_pools() {
+            for p in &g.pools {
+                if let Some(a) = &p.algo {
+                    algos.insert(p.url.clone(), a.clone());
+                }
+            }
         }
-        (String::new(), "unknown".into())
+        for (id, u) in self.splitter.iter().filter(|(_, u)| u.link.session.is_active()) {
+            if let (Some((_, _, p)), Some(algo)) = (self.pool_of(id), u.mapper.job().and_then(|j| j.algo.as_ref())) {
+                algos.insert(p.url.clone(), algo.clone());
+            }
+        }
+        algos
     }
 }
 

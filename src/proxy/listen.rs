@@ -4,8 +4,9 @@
 
 use super::jump::{JumpTarget, Jumps};
 use super::{Miner, Proxy};
-use crate::MinerId;
 use crate::config::{BindKind, Config, Mode};
+use crate::pool::Groups;
+use crate::{DEFAULT_GROUP, GroupId, MinerId};
 use crate::net::Source;
 use crate::net::proxy_protocol::{self, Parsed};
 use crate::net::tls::{ServerTls, server_config};
@@ -35,6 +36,8 @@ pub(super) struct Serve {
     tls: bool,
     /// Index of the transparent port, or `None` for stratum.
     jump: Option<usize>,
+    /// The pool group miners on this port mine to.
+    group: GroupId,
 }
 
 /// A connection waiting for its PROXY header.
@@ -49,7 +52,7 @@ pub(super) struct Incoming {
 
 /// Binds every configured port. TLS settings are checked (and a self-signed certificate
 /// made) only when some bind uses TLS.
-pub(super) fn open(cfg: &Config, poll: &Poll) -> io::Result<(Vec<Listener>, Option<ServerTls>, Jumps)> {
+pub(super) fn open(cfg: &Config, groups: &Groups, poll: &Poll) -> io::Result<(Vec<Listener>, Option<ServerTls>, Jumps)> {
     let server_tls = if cfg.binds.iter().any(|b| b.tls) {
         let tls = server_config(&cfg.tls).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let source = if cfg.tls.cert.is_some() { "certificate" } else { "self-signed certificate" };
@@ -72,14 +75,16 @@ pub(super) fn open(cfg: &Config, poll: &Poll) -> io::Result<(Vec<Listener>, Opti
                 Some(jumps.add_port(addr, t))
             }
         };
+        let group = groups.find(&bind.group).unwrap_or(DEFAULT_GROUP);
+        let in_group = if bind.group == crate::DEFAULT_GROUP_NAME { String::new() } else { format!(", pool group {}", bind.group) };
         let what = match (&bind.kind, cfg.mode) {
             (BindKind::Transparent(j), _) => format!("transparent to {}", j.target),
-            (BindKind::Stratum, Mode::NiceHash) => "nicehash".to_string(),
-            (BindKind::Stratum, Mode::Simple) => "simple".to_string(),
+            (BindKind::Stratum, Mode::NiceHash) => format!("nicehash{in_group}"),
+            (BindKind::Stratum, Mode::Simple) => format!("simple{in_group}"),
         };
         let extra = format!("{}{}", if bind.tls { ", TLS" } else { "" }, if bind.proxy_protocol { ", PROXY protocol" } else { "" });
         log::info!("listening on {addr} ({what}{extra})");
-        let how = Serve { port: addr.port(), tls: bind.tls, jump };
+        let how = Serve { port: addr.port(), tls: bind.tls, jump, group };
         listeners.push(Listener { socket, addr, how, proxy_protocol: bind.proxy_protocol });
     }
     Ok((listeners, server_tls, jumps))
@@ -111,7 +116,7 @@ impl Proxy {
         let tls = if how.tls { self.server_tls.as_ref().map(|t| t.config.clone()) } else { None };
         match how.jump {
             Some(port) => self.open_jump(port, stream, peer, tls, early, now),
-            None => self.add_miner(stream, peer, how.port, tls, early, now),
+            None => self.add_miner(stream, peer, how, tls, early, now),
         }
     }
 
@@ -119,11 +124,12 @@ impl Proxy {
         &mut self,
         mut stream: TcpStream,
         peer: SocketAddr,
-        port: u16,
+        how: Serve,
         tls: Option<Arc<ServerConfig>>,
         early: Vec<u8>,
         now: Instant,
     ) {
+        let clock = self.clock(now);
         let entry = self.miners.vacant_entry();
         let key = entry.key();
         let interest = Interest::READABLE | Interest::WRITABLE;
@@ -133,7 +139,7 @@ impl Proxy {
         }
         let _ = stream.set_nodelay(true);
         self.next_seq += 1;
-        let miner = entry.insert(Miner::new(self.next_seq, stream, peer, port, now));
+        let miner = entry.insert(Miner::new(self.next_seq, stream, peer, how.port, how.group, clock, now));
         self.stats.on_connect();
         log::debug!("miner {peer} connected (#{})", self.next_seq);
         let id = MinerId(key);

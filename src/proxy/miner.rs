@@ -4,11 +4,12 @@
 use super::{IDLE_TIMEOUT, LOGIN_TIMEOUT, MAX_MINER_LINE, MAX_MINER_OUT, Proxy, Route, custom_diff};
 use crate::net::{Conn, ConnError, Fill};
 use crate::splitter::{Mapper, Pending};
+use crate::stats::RateMeter;
 use crate::stats::workers::LoginFields;
 use crate::stratum::algo::AlgoSet;
 use crate::stratum::request::{self, Login, Method, RequestId, Submit};
 use crate::stratum::{StratumError, write};
-use crate::{DEFAULT_GROUP, MinerId};
+use crate::{GroupId, MinerId, UpstreamId};
 use mio::net::TcpStream;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,6 +50,21 @@ pub struct Identity {
     pub rig_id: Option<Box<str>>,
 }
 
+/// A miner on its way between upstreams (see `moves.rs`). Boxed: most miners never move,
+/// and a miner that is not moving costs 8 bytes for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Moving {
+    /// A slot reserved on the upstream the miner moves to; it arrives with that
+    /// upstream's first job.
+    pub to: Option<Route>,
+    /// The balance asked to move the miner to this lane of its group at its upstream's
+    /// next job, or at the instant at the latest.
+    pub planned: Option<(usize, Instant)>,
+    /// Where the miner mined before its last move: shares for jobs from there are still
+    /// checked and sent there until the instant.
+    pub from: Option<(Route, Instant)>,
+}
+
 /// One miner connection.
 #[derive(Debug)]
 pub struct Miner {
@@ -59,7 +75,12 @@ pub struct Miner {
     pub peer: SocketAddr,
     pub local_port: u16,
     pub session: u64,
+    /// The pool group the miner mines to (its port's, or its account's).
+    pub group: GroupId,
     pub route: Option<Route>,
+    pub moving: Option<Box<Moving>>,
+    /// The miner's hashrate, for balancing weighted groups.
+    pub rate: RateMeter,
     pub custom_diff: u64,
     /// Difficulty of the last job sent.
     pub diff: u64,
@@ -71,7 +92,7 @@ pub struct Miner {
 }
 
 impl Miner {
-    pub fn new(seq: u64, stream: TcpStream, peer: SocketAddr, local_port: u16, now: Instant) -> Miner {
+    pub fn new(seq: u64, stream: TcpStream, peer: SocketAddr, local_port: u16, group: GroupId, clock: u32, now: Instant) -> Miner {
         Miner {
             seq,
             conn: Conn::new(stream, MAX_MINER_OUT),
@@ -79,7 +100,10 @@ impl Miner {
             peer,
             local_port,
             session: 0,
+            group,
             route: None,
+            moving: None,
+            rate: RateMeter::new(clock),
             custom_diff: 0,
             diff: 0,
             algos: AlgoSet::default(),
@@ -101,6 +125,11 @@ impl Miner {
 
     fn owns_session(&self, id: &str) -> bool {
         id.len() == 16 && u64::from_str_radix(id, 16).is_ok_and(|s| s == self.session)
+    }
+
+    /// Where the miner mined before a move, while shares for its jobs are still honoured.
+    pub fn moved_from(&self, now: Instant) -> Option<Route> {
+        self.moving.as_ref().and_then(|m| m.from).filter(|(_, until)| now < *until).map(|(r, _)| r)
     }
 }
 
@@ -241,7 +270,8 @@ impl Proxy {
         }
         let (user, custom_diff) = custom_diff::split(wallet, self.cfg.custom_diff);
         let algos = AlgoSet::from_names(login.algos.iter().map(String::as_str));
-        let assigned = match self.splitter.login(DEFAULT_GROUP, id, now) {
+        let group = self.miners[id.0].group;
+        let assigned = match self.place(group, id, now) {
             Ok(a) => a,
             Err(e) => return self.refuse_login(id, &req_id, e),
         };
@@ -250,6 +280,9 @@ impl Proxy {
         let peer_ip = self.miners[id.0].peer.ip();
         let fields = LoginFields { user, pass: &login.pass, agent: &login.agent, rig_id: login.rigid.as_deref(), ip: peer_ip, custom_diff };
         let worker = self.workers.name_for(&fields).and_then(|name| self.workers.attach(&name, user, peer_ip, clock));
+        if let Some(w) = worker {
+            self.note_worker_pool(w, assigned.upstream);
+        }
         let miner = &mut self.miners[id.0];
         miner.worker = worker;
         miner.session = session;
@@ -263,7 +296,7 @@ impl Proxy {
         log::debug!("miner {} logged in as {user} on upstream #{} slot {}", miner.peer, assigned.upstream.0, assigned.slot);
         self.log_connect(id);
         if assigned.created {
-            self.open_link(assigned.upstream, now);
+            self.connect_link(assigned.upstream, now);
         }
         let Proxy { splitter, miners, scratch, extensions, .. } = self;
         if let Some(mapper) = splitter.mapper_mut(assigned.upstream).filter(|m| m.is_live())
@@ -280,6 +313,8 @@ impl Proxy {
     }
 
     /// RFC 6.2 plus the proxy's own checks; good shares go upstream, answered on reply.
+    /// A miner that was just moved may still send shares for its previous upstream's jobs:
+    /// within the grace window they are checked and sent there.
     fn submit(&mut self, id: MinerId, req_id: &str, s: Submit<'_>, now: Instant) {
         let miner = &self.miners[id.0];
         let route = match (&miner.state, miner.route) {
@@ -290,11 +325,13 @@ impl Proxy {
             return self.reply_error(id, req_id, &StratumError::MissingJobId);
         }
         let (custom_diff, seq, worker, diff) = (miner.custom_diff, miner.seq, miner.worker, miner.diff);
-        let Some(mapper) = self.splitter.mapper_mut(route.upstream()) else {
-            return self.reply_error(id, req_id, &StratumError::PoolUnavailable);
-        };
-        let share = match mapper.check_share(route.slot, custom_diff, &s.job_id, &s.nonce, &s.result) {
-            Ok(share) => share,
+        let previous = miner.moved_from(now);
+        let mut checked = self.check_share(route, custom_diff, &s);
+        if let (Err(StratumError::InvalidJobId), Some(old)) = (&checked, previous) {
+            checked = self.check_share(old, custom_diff, &s);
+        }
+        let (uid, share) = match checked {
+            Ok(ok) => ok,
             Err(e) => {
                 self.share_refused(Some(id), worker, diff, &e);
                 return self.reply_error(id, req_id, &e);
@@ -302,23 +339,30 @@ impl Proxy {
         };
         if !share.forward {
             // Meets the miner's custom difficulty but not the pool's: counted, not sent.
-            self.share_accepted(Some(id), worker, &share, None, now);
+            self.share_accepted(uid, Some(id), worker, &share, None, now);
             return self.reply_status(id, req_id, "OK");
         }
         let share_diff = share.diff;
         let pending = Pending { miner: id, miner_seq: seq, worker, request_id: req_id.into(), share, sent: now };
-        if let Err(e) = self.forward_share(route.upstream(), &s, pending, now) {
+        if let Err(e) = self.forward_share(uid, &s, pending, now) {
             self.share_refused(Some(id), worker, share_diff, &e);
             self.reply_error(id, req_id, &e);
         }
     }
 
-    /// Answers a miner's submit once the pool has (or once it cannot).
-    pub(super) fn answer_share(&mut self, p: Pending, result: Result<(), StratumError>, now: Instant) {
+    /// The mapper's checks of a share on the upstream and slot of `route`.
+    fn check_share(&mut self, route: Route, custom_diff: u64, s: &Submit<'_>) -> Result<(UpstreamId, crate::splitter::Share), StratumError> {
+        let uid = route.upstream();
+        let mapper = self.splitter.mapper_mut(uid).ok_or(StratumError::PoolUnavailable)?;
+        mapper.check_share(route.slot, custom_diff, &s.job_id, &s.nonce, &s.result).map(|share| (uid, share))
+    }
+
+    /// Answers a miner's submit once the pool of upstream `uid` has (or once it cannot).
+    pub(super) fn answer_share(&mut self, uid: UpstreamId, p: Pending, result: Result<(), StratumError>, now: Instant) {
         let alive = self.miners.get(p.miner.0).is_some_and(|m| m.seq == p.miner_seq);
         let miner = alive.then_some(p.miner);
         match &result {
-            Ok(()) => self.share_accepted(miner, p.worker, &p.share, Some(now.saturating_duration_since(p.sent)), now),
+            Ok(()) => self.share_accepted(uid, miner, p.worker, &p.share, Some(now.saturating_duration_since(p.sent)), now),
             Err(e) => self.share_refused(miner, p.worker, p.share.diff, e),
         }
         if !alive {
@@ -378,18 +422,38 @@ impl Proxy {
             if miner.identity.is_some() && self.access_log.is_enabled() {
                 self.log_close(miner.peer, miner.user(), miner.conn.rx, miner.conn.tx);
             }
-            if let Some(route) = miner.route
-                && let Some(up) = self.splitter.logout(route.upstream(), route.slot, id, now)
+            if let Some(to) = miner.moving.as_ref().and_then(|m| m.to)
+                && let Some((uid, link)) = self.splitter.release(to.upstream(), to.slot, id, now)
             {
-                self.close_link(up);
+                self.close_link(uid, link);
+            }
+            if let Some(route) = miner.route
+                && let Some((uid, link)) = self.splitter.logout(route.upstream(), route.slot, id, now)
+            {
+                self.close_link(uid, link);
             }
         }
     }
 
-    /// Login and inactivity timeouts (a scan per second costs nothing next to the I/O).
+    /// Login and inactivity timeouts, and moves that are due (a scan per second costs
+    /// nothing next to the I/O).
     pub(super) fn miner_timeouts(&mut self, now: Instant) {
         let mut expired = Vec::new();
-        for (key, m) in &self.miners {
+        let mut due_moves = Vec::new();
+        for (key, m) in &mut self.miners {
+            if let Some(mv) = m.moving.as_deref_mut() {
+                if mv.from.is_some_and(|(_, until)| now >= until) {
+                    mv.from = None;
+                }
+                if let Some((lane, by)) = mv.planned
+                    && now >= by
+                {
+                    due_moves.push((MinerId(key), lane));
+                }
+                if *mv == Moving::default() {
+                    m.moving = None;
+                }
+            }
             let quiet = now.saturating_duration_since(m.last_seen);
             match m.state {
                 MinerState::WaitLogin if quiet >= LOGIN_TIMEOUT => expired.push((key, "login timeout")),
@@ -402,6 +466,9 @@ impl Proxy {
                 log::warn!("miner {}: {why}, closing", self.miners[key].peer);
             }
             self.close_miner(MinerId(key), why);
+        }
+        for (id, lane) in due_moves {
+            self.move_miner(id, lane, now);
         }
     }
 }
@@ -421,6 +488,6 @@ mod tests {
     #[test]
     fn a_miner_record_stays_small() {
         // Per-miner memory is the proxy's main cost at scale (see BENCHMARKS.md).
-        assert!(std::mem::size_of::<Miner>() <= 264, "{} bytes", std::mem::size_of::<Miner>());
+        assert!(std::mem::size_of::<Miner>() <= 232, "{} bytes", std::mem::size_of::<Miner>());
     }
 }

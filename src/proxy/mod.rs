@@ -1,6 +1,6 @@
-//! The event loop: one `mio::Poll` owns every socket (listeners, miners in a slab,
-//! upstream links by upstream id, the signal pipe) and the 1-second tick. The splitter,
-//! mappers and stats are plain fields mutated in place.
+//! The event loop: one `mio::Poll` owns every socket (listeners, miners in a slab, pool
+//! links inside the splitter's upstream records, the signal pipe) and the 1-second tick.
+//! The splitter, pool groups and stats are plain fields mutated in place.
 //!
 //! Each pass: poll with a timeout that ends at the next tick or the next due reconnect,
 //! handle the batch of events, then reap the miners closed during the batch (slab keys are
@@ -14,6 +14,7 @@ mod intern;
 mod jump;
 mod listen;
 mod miner;
+mod moves;
 mod reload;
 mod route;
 mod upstream;
@@ -22,14 +23,16 @@ mod work;
 pub use jump::{JUMP_BUFFER, JumpPortStats};
 pub use miner::{Miner, MinerState};
 pub use route::Route;
+pub use upstream::Link;
 
 use crate::config::{Config, Mode};
 use crate::logs::AppendLog;
 use crate::net::{LineReader, Source};
+use crate::pool::Groups;
 use crate::ratelimit::RateLimiter;
 use crate::splitter::Splitter;
 use crate::stats::{Stats, Workers};
-use crate::{MinerId, UpstreamId};
+use crate::{GroupId, MinerId, UpstreamId};
 use listen::{Incoming, Listener};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Waker};
@@ -39,7 +42,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use upstream::Link;
 
 /// Longest line a miner may send (RFC section 19).
 pub const MAX_MINER_LINE: usize = 16 * 1024;
@@ -98,7 +100,6 @@ pub struct Proxy {
     poll: Poll,
     listeners: Vec<Listener>,
     miners: Slab<Miner>,
-    links: Vec<Option<Link>>,
     /// Pool host names, looked up off the loop.
     resolver: crate::net::resolve::Resolver,
     /// Upstreams with submits to write at the end of this loop pass.
@@ -109,7 +110,12 @@ pub struct Proxy {
     incoming: Slab<Incoming>,
     /// Inbound TLS, when some bind uses it.
     server_tls: Option<crate::net::tls::ServerTls>,
-    splitter: Splitter,
+    /// Every upstream (pool link and mapper) by id.
+    splitter: Splitter<Link>,
+    /// Pool groups: which pools each port mines to.
+    groups: Groups,
+    /// Groups to rebalance at the next tick (a pool of theirs went up or down).
+    rebalance_due: Vec<GroupId>,
     stats: Stats,
     workers: Workers,
     /// Shared wallet and agent strings of logged-in miners.
@@ -146,7 +152,8 @@ impl Proxy {
     pub fn bind(cfg: Config) -> io::Result<Proxy> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), Source::Waker.token())?);
-        let (listeners, server_tls, jumps) = listen::open(&cfg, &poll)?;
+        let groups = Groups::from_pools(&cfg.pools, 0);
+        let (listeners, server_tls, jumps) = listen::open(&cfg, &groups, &poll)?;
         let mut extensions = vec!["algo"];
         if cfg.mode == Mode::NiceHash {
             extensions.push("nicehash");
@@ -166,13 +173,14 @@ impl Proxy {
             poll,
             listeners,
             miners: Slab::new(),
-            links: Vec::new(),
             resolver: crate::net::resolve::Resolver::new(waker.clone()),
             dirty_links: Vec::new(),
             jumps,
             incoming: Slab::new(),
             server_tls,
             splitter,
+            groups,
+            rebalance_due: Vec::new(),
             stats: Stats::new(0),
             workers,
             interner: intern::Interner::default(),
@@ -296,7 +304,7 @@ impl Proxy {
 
     /// Earliest moment the loop must wake: the tick or a due reconnect.
     fn next_wake(&self) -> Instant {
-        self.links.iter().flatten().filter_map(Link::retry_at).fold(self.next_tick, Instant::min)
+        self.splitter.iter().filter_map(|(_, u)| u.link.session.retry_at()).fold(self.next_tick, Instant::min)
     }
 
     fn on_signal(&mut self, now: Instant) {
@@ -357,6 +365,7 @@ impl Proxy {
         let clock = self.clock(now);
         self.stats.tick(clock);
         self.workers.tick(clock);
+        self.groups.tick(clock);
         self.ratelimit.tick(clock);
         if clock.is_multiple_of(60) {
             self.interner.sweep();
@@ -367,10 +376,8 @@ impl Proxy {
         self.jump_tick(now);
         self.incoming_tick(now);
         self.upstream_tick(now);
-        for id in self.splitter.collect_idle(now) {
-            log::debug!("upstream #{} idle, closing", id.0);
-            self.close_link(id);
-        }
+        self.rebalance_tick(now);
+        self.collect_idle_upstreams(now);
         if now >= self.next_print {
             self.next_print = now + self.print_every();
             self.print_summary(now);
@@ -384,7 +391,7 @@ impl Proxy {
 
     /// The console line: miners, upstreams, shares and hashrate (60 s / 10 min / 1 h).
     fn print_summary(&self, now: Instant) {
-        let c = self.splitter.counts();
+        let c = self.splitter.counts(None);
         let s = &self.stats;
         let clock = self.clock(now);
         let hr = |i| Hashrate(s.windows.rate(i, clock));
@@ -403,6 +410,17 @@ impl Proxy {
             hr(1),
             hr(2),
         );
+        let groups: Vec<_> = self.groups.with_pools().collect();
+        if groups.len() > 1 {
+            let line: Vec<String> = groups
+                .iter()
+                .map(|(id, g)| {
+                    let miners = self.group_miners(*id);
+                    format!("{} {miners} miners {}", g.name, Hashrate(g.hashrate.rate(0, clock)))
+                })
+                .collect();
+            log::info!("groups: {}", line.join(", "));
+        }
         for j in self.jump_stats() {
             log::info!(
                 "transparent {} -> {}: connections {}/{} (now/total) failed {} bytes up {} down {}",

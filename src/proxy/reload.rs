@@ -86,8 +86,8 @@ impl Proxy {
         if !ignored.is_empty() {
             log::warn!("config reload: {} cannot change while running; restart to apply", ignored.join(", "));
         }
-        if new.pools.iter().all(|p| !p.enabled) && self.cfg.binds.iter().any(|b| b.kind == config::BindKind::Stratum) {
-            log::error!("config reload rejected: no enabled pool left; keeping the running config");
+        if let Err(e) = config::validate(&new) {
+            log::error!("config reload rejected: {e}; keeping the running config");
             return;
         }
         let mut changed = Vec::new();
@@ -125,7 +125,15 @@ impl Proxy {
         let pools_changed = new.pools != old.pools;
         self.cfg = new;
         if pools_changed {
-            self.reset_links(now);
+            // Only the groups whose pools changed start over; the others keep their
+            // upstreams and miners as they are.
+            let clock = self.clock(now);
+            for group in self.groups.reconfigure(&self.cfg.pools, clock) {
+                if let Some(g) = self.groups.get(group) {
+                    log::info!("pool group {}: pools changed, reconnecting its upstreams", g.name);
+                }
+                self.restart_group(group, now);
+            }
         }
         if changed.is_empty() {
             log::info!("config reloaded: nothing that applies live changed");

@@ -1,9 +1,9 @@
 //! Work flowing through an upstream: a pool job goes down to every miner on it (encoded
 //! once, patched per miner), and checked shares go up to the pool, gathered per loop pass.
 
-use super::Proxy;
 use super::miner::deliver_job;
-use super::upstream::Phase;
+use super::moves::moves_at_job;
+use super::{Proxy, Route};
 use crate::splitter::Pending;
 use crate::stratum::request::Submit;
 use crate::stratum::{Job, StratumError, write};
@@ -17,9 +17,9 @@ const OUTBOX_BATCH: usize = 4096;
 impl Proxy {
     /// Takes a job from the pool, encodes it once, and sends it to every miner on the upstream.
     pub(super) fn new_job(&mut self, uid: UpstreamId, params: &serde_json::Value, now: Instant) {
-        let Some(link) = self.links[uid.0].as_ref() else { return };
-        let generation = link.generation;
-        let default_algo = self.pool_at(link.pool).and_then(|p| p.algo.clone());
+        let Some(u) = self.splitter.get(uid) else { return };
+        let generation = u.link.session.generation;
+        let default_algo = self.pool_of(uid).and_then(|(_, _, p)| p.algo.clone());
         let job = match Job::from_value(params, default_algo.as_deref()) {
             Ok(j) => j,
             Err(e) => {
@@ -33,15 +33,22 @@ impl Proxy {
         self.broadcast(uid, now);
     }
 
-    /// Sends the upstream's current job to each of its miners.
+    /// Sends the upstream's current job to each of its miners. Miners arriving here by a
+    /// move get it as their first job on this upstream; miners asked to leave at this job
+    /// move now (and get this job after all when they cannot).
     pub(super) fn broadcast(&mut self, uid: UpstreamId, now: Instant) {
         let Proxy { splitter, miners, scratch, extensions, .. } = self;
         let Some(mapper) = splitter.mapper_mut(uid) else { return };
         let mut failed: Vec<(MinerId, String)> = Vec::new();
+        let mut moving: Vec<(MinerId, u8)> = Vec::new();
         let mut sent = 0;
         for slot in 0..mapper.storage().capacity() {
             let Some(mid) = mapper.storage().miner_at(slot) else { continue };
             let Some(miner) = miners.get_mut(mid.0) else { continue };
+            if moves_at_job(miner.moving.as_deref(), miner.route, uid) {
+                moving.push((mid, slot as u8));
+                continue;
+            }
             sent += 1;
             if let Err(why) = deliver_job(mapper, miner, slot as u8, scratch, extensions, now) {
                 failed.push((mid, why));
@@ -51,29 +58,50 @@ impl Proxy {
         for (mid, why) in failed {
             self.close_miner(mid, &why);
         }
+        for (mid, slot) in moving {
+            self.job_for_moving(uid, mid, slot, now);
+        }
+    }
+
+    /// A job on `uid` for a miner that is arriving there or was asked to leave.
+    fn job_for_moving(&mut self, uid: UpstreamId, mid: MinerId, slot: u8, now: Instant) {
+        let Some(m) = self.miners.get(mid.0) else { return };
+        if m.route.is_some_and(|r| r.upstream() != uid) {
+            return self.complete_move(mid, Route::new(uid, slot), now);
+        }
+        if let Some(lane) = m.moving.as_ref().and_then(|mv| mv.planned).map(|(lane, _)| lane) {
+            self.move_miner(mid, lane, now);
+        }
+        // Still here (the move waits for its target, or could not be made): mine this job.
+        let Proxy { splitter, miners, scratch, extensions, .. } = self;
+        let Some(miner) = miners.get_mut(mid.0).filter(|m| m.route.is_some_and(|r| r.upstream() == uid)) else { return };
+        let Some(mapper) = splitter.mapper_mut(uid) else { return };
+        if let Err(why) = deliver_job(mapper, miner, slot, scratch, extensions, now) {
+            self.close_miner(mid, &why);
+        }
     }
 
     /// Forwards a checked share with our own request id; answered when the pool replies.
     pub(super) fn forward_share(&mut self, uid: UpstreamId, s: &Submit<'_>, p: Pending, now: Instant) -> Result<(), StratumError> {
-        let Some(link) = self.links.get_mut(uid.0).and_then(Option::as_mut).filter(|l| l.phase == Phase::Active) else {
+        let Some(u) = self.splitter.get_mut(uid).filter(|u| u.link.session.is_active()) else {
             return Err(StratumError::PoolUnavailable);
         };
-        if link.outbox.len() >= OUTBOX_BATCH {
+        if u.link.outbox.len() >= OUTBOX_BATCH {
             // A burst: send what is gathered now rather than grow every link's buffer to
             // the burst's size (the capacity would stay, 40 links x ~15 KB at 10k miners).
-            if let Err(e) = link.write_outbox() {
+            if let Err(e) = u.link.write_outbox() {
                 self.fail_link(uid, &e.to_string(), now);
                 return Err(StratumError::PoolUnavailable);
             }
         }
-        let Some(mapper) = self.splitter.mapper_mut(uid) else { return Err(StratumError::PoolUnavailable) };
-        let id = link.take_id();
-        link.last_send = now;
+        let (link, mapper) = (&mut u.link, &mut u.mapper);
+        let id = link.session.take_id();
+        link.session.last_send = now;
         if link.outbox.is_empty() {
             self.dirty_links.push(uid);
         }
         let algo = mapper.job().and_then(|j| j.algo.as_deref());
-        write::pool_submit(&mut link.outbox, id, &link.session, &s.job_id, &s.nonce, &s.result, algo);
+        write::pool_submit(&mut link.outbox, id, &link.session.id, &s.job_id, &s.nonce, &s.result, algo);
         mapper.add_pending(id, p);
         Ok(())
     }
@@ -82,7 +110,7 @@ impl Proxy {
     /// one per share (and one wake-up of the pool instead of many).
     pub(super) fn flush_links(&mut self, now: Instant) {
         while let Some(uid) = self.dirty_links.pop() {
-            let Some(link) = self.links.get_mut(uid.0).and_then(Option::as_mut) else { continue };
+            let Some(link) = self.link_mut(uid) else { continue };
             if let Err(e) = link.write_outbox() {
                 self.fail_link(uid, &e.to_string(), now);
             }

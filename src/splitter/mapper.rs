@@ -7,7 +7,7 @@ use crate::stratum::difficulty::{hex_bytes, is_lower_hex, share_difficulty, targ
 use crate::stratum::request::KeptId;
 use crate::stratum::write::JobLine;
 use crate::stratum::{Job, StratumError};
-use crate::{GroupId, MinerId};
+use crate::MinerId;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
@@ -61,7 +61,6 @@ pub struct Pending {
 /// Splitter state of one upstream.
 #[derive(Debug)]
 pub struct Mapper {
-    pub group: GroupId,
     storage: Storage,
     nicehash: bool,
     algo_ext: bool,
@@ -75,9 +74,8 @@ pub struct Mapper {
 }
 
 impl Mapper {
-    pub fn new(group: GroupId, nicehash: bool, algo_ext: bool, now: Instant) -> Mapper {
+    pub fn new(nicehash: bool, algo_ext: bool, now: Instant) -> Mapper {
         Mapper {
-            group,
             storage: Storage::new(if nicehash { 256 } else { 1 }),
             nicehash,
             algo_ext,
@@ -103,6 +101,14 @@ impl Mapper {
     /// Detaches a miner; the mapper becomes idle when it was the last one.
     pub fn remove(&mut self, slot: u8, miner: MinerId, now: Instant) {
         self.storage.remove(slot, miner);
+        if self.storage.active() == 0 && self.idle_since.is_none() {
+            self.idle_since = Some(now);
+        }
+    }
+
+    /// Frees a slot reserved for a miner who never mined on it.
+    pub fn release(&mut self, slot: u8, miner: MinerId, now: Instant) {
+        self.storage.release(slot, miner);
         if self.storage.active() == 0 && self.idle_since.is_none() {
             self.idle_since = Some(now);
         }
@@ -247,7 +253,7 @@ mod tests {
     }
 
     fn mapper() -> Mapper {
-        let mut m = Mapper::new(0, true, true, Instant::now());
+        let mut m = Mapper::new(true, true, Instant::now());
         m.add(MinerId(1)).unwrap();
         m.set_job(job("j1"), 1);
         m
@@ -336,7 +342,7 @@ mod tests {
 
     #[test]
     fn simple_mode_neither_patches_nor_checks_the_byte() {
-        let mut m = Mapper::new(0, false, true, Instant::now());
+        let mut m = Mapper::new(false, true, Instant::now());
         m.add(MinerId(1)).unwrap();
         m.set_job(job("j1"), 1);
         let line = m.job_line(0, 0).unwrap().line.clone();
@@ -378,7 +384,7 @@ mod tests {
 
     #[test]
     fn distinct_custom_difficulties_cannot_grow_the_job_cache() {
-        let mut m = Mapper::new(0, true, true, Instant::now());
+        let mut m = Mapper::new(true, true, Instant::now());
         m.set_job(job("j"), 1);
         for d in 1..10_000u64 {
             let line = m.job_line(d, 0).unwrap();
@@ -390,7 +396,7 @@ mod tests {
 
     #[test]
     fn an_unsent_share_can_be_submitted_again() {
-        let mut m = Mapper::new(0, true, true, Instant::now());
+        let mut m = Mapper::new(true, true, Instant::now());
         m.set_job(job("j"), 1);
         let nonce = "00000000";
         let share = Share { achieved: 1, diff: 1, expired: false, forward: true };

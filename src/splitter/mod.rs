@@ -1,11 +1,13 @@
 //! Splitting miners over upstream pool connections, free of sockets.
 //!
-//! `Splitter` decides which upstream a miner joins and when an upstream is no longer
-//! needed; each upstream's `Mapper` holds its slots, jobs and in-flight submits; `Storage`
-//! is the slot table. Upstreams belong to a group (the default pools, or later one
-//! account's pool), never to the whole proxy. The proxy opens and closes the pool
-//! connections the splitter asks for.
+//! The splitter owns every upstream as one record under one id: its group, the lane of
+//! the group it connects through, its `Mapper` (slots, jobs, submits in flight) and the
+//! link to the pool (a type parameter, so tests use `()` and no socket). It decides which
+//! upstream a miner joins and when an upstream is no longer needed; the proxy opens and
+//! closes the pool connections it is asked for. `balance` decides between the lanes of a
+//! weighted group; `Storage` is the slot table.
 
+pub mod balance;
 pub mod mapper;
 pub mod storage;
 
@@ -19,6 +21,26 @@ use std::time::{Duration, Instant};
 
 /// How long an empty NiceHash upstream is kept before it is closed.
 pub const NICEHASH_IDLE: Duration = Duration::from_secs(60);
+
+/// A link the splitter can create for a new upstream (the proxy's pool connection; `()`
+/// in tests).
+pub trait NewLink {
+    fn new(now: Instant) -> Self;
+}
+
+impl NewLink for () {
+    fn new(_: Instant) {}
+}
+
+/// One upstream: a pool connection and the miners sharing it.
+#[derive(Debug)]
+pub struct Upstream<L> {
+    pub group: GroupId,
+    /// Which lane of the group (see `pool::group`) it connects through.
+    pub lane: usize,
+    pub mapper: Mapper,
+    pub link: L,
+}
 
 /// Where a miner was put.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,19 +62,25 @@ pub struct UpstreamCounts {
     pub error: usize,
 }
 
-/// The splitter: every upstream's mapper, keyed by upstream id.
+impl UpstreamCounts {
+    pub fn total(&self) -> usize {
+        self.active + self.sleep + self.error
+    }
+}
+
+/// The splitter: every upstream, keyed by upstream id.
 #[derive(Debug)]
-pub struct Splitter {
+pub struct Splitter<L = ()> {
     mode: Mode,
-    mappers: Slab<Mapper>,
+    upstreams: Slab<Upstream<L>>,
     max_upstreams: usize,
     reuse_timeout: Duration,
     algo_ext: bool,
 }
 
-impl Splitter {
-    pub fn new(mode: Mode, max_upstreams: usize, reuse_timeout: Duration, algo_ext: bool) -> Splitter {
-        Splitter { mode, mappers: Slab::new(), max_upstreams, reuse_timeout, algo_ext }
+impl<L: NewLink> Splitter<L> {
+    pub fn new(mode: Mode, max_upstreams: usize, reuse_timeout: Duration, algo_ext: bool) -> Splitter<L> {
+        Splitter { mode, upstreams: Slab::new(), max_upstreams, reuse_timeout, algo_ext }
     }
 
     pub fn mode(&self) -> Mode {
@@ -65,103 +93,145 @@ impl Splitter {
         self.reuse_timeout = reuse_timeout;
     }
 
-    /// Puts a logged-in miner on an upstream of `group`, creating one when all are full.
-    pub fn login(&mut self, group: GroupId, miner: MinerId, now: Instant) -> Result<Assigned, StratumError> {
+    /// Puts a miner on an upstream of `lane` of `group`, creating one when all are full.
+    pub fn place(&mut self, group: GroupId, lane: usize, miner: MinerId, now: Instant) -> Result<Assigned, StratumError> {
+        let ours = |u: &Upstream<L>| u.group == group && u.lane == lane;
         let found = match self.mode {
-            // First upstream of the group with a free slot, in creation order.
-            Mode::NiceHash => self.mappers.iter_mut().filter(|(_, m)| m.group == group).find_map(|(id, m)| Some((id, m.add(miner)?))),
+            // First upstream of the lane with a free slot, in creation order.
+            Mode::NiceHash => self.upstreams.iter_mut().filter(|(_, u)| ours(u)).find_map(|(id, u)| Some((id, u.mapper.add(miner)?))),
             // An idle upstream kept for reuse, preferring one that is live.
             Mode::Simple => {
                 let mut idle: Vec<(usize, bool)> = self
-                    .mappers
+                    .upstreams
                     .iter()
-                    .filter(|(_, m)| m.group == group && m.storage().active() == 0)
-                    .map(|(id, m)| (id, m.is_live()))
+                    .filter(|(_, u)| ours(u) && u.mapper.storage().active() == 0)
+                    .map(|(id, u)| (id, u.mapper.is_live()))
                     .collect();
                 idle.sort_by_key(|&(id, live)| (!live, id));
-                idle.first().and_then(|&(id, _)| Some((id, self.mappers[id].add(miner)?)))
+                idle.first().and_then(|&(id, _)| Some((id, self.upstreams[id].mapper.add(miner)?)))
             }
         };
         if let Some((id, slot)) = found {
             return Ok(Assigned { upstream: UpstreamId(id), slot, created: false });
         }
-        if self.max_upstreams > 0 && self.mappers.len() >= self.max_upstreams {
+        if self.max_upstreams > 0 && self.upstreams.len() >= self.max_upstreams {
             return Err(StratumError::ProxyFull);
         }
-        let mut mapper = Mapper::new(group, self.mode == Mode::NiceHash, self.algo_ext, now);
+        let mut mapper = Mapper::new(self.mode == Mode::NiceHash, self.algo_ext, now);
         let slot = mapper.add(miner).ok_or(StratumError::ProxyFull)?;
-        let id = self.mappers.insert(mapper);
+        let id = self.upstreams.insert(Upstream { group, lane, mapper, link: L::new(now) });
         Ok(Assigned { upstream: UpstreamId(id), slot, created: true })
     }
+}
 
-    /// Detaches a miner. Returns the upstream when it should close at once (simple mode
-    /// without reuse).
-    pub fn logout(&mut self, upstream: UpstreamId, slot: u8, miner: MinerId, now: Instant) -> Option<UpstreamId> {
-        let mapper = self.mappers.get_mut(upstream.0)?;
-        mapper.remove(slot, miner, now);
+impl<L> Splitter<L> {
+    /// Detaches a miner (its slot is dead until the upstream's next job). Returns the
+    /// upstream, removed, when it should close at once (simple mode without reuse).
+    pub fn logout(&mut self, upstream: UpstreamId, slot: u8, miner: MinerId, now: Instant) -> Option<(UpstreamId, L)> {
+        let u = self.upstreams.get_mut(upstream.0)?;
+        u.mapper.remove(slot, miner, now);
+        self.close_if_unused(upstream)
+    }
+
+    /// Gives back a slot that was reserved for a miner who never mined on it (a move that
+    /// was called off): it is free at once, as no nonce was searched with it.
+    pub fn release(&mut self, upstream: UpstreamId, slot: u8, miner: MinerId, now: Instant) -> Option<(UpstreamId, L)> {
+        let u = self.upstreams.get_mut(upstream.0)?;
+        u.mapper.release(slot, miner, now);
+        self.close_if_unused(upstream)
+    }
+
+    fn close_if_unused(&mut self, upstream: UpstreamId) -> Option<(UpstreamId, L)> {
+        let u = self.upstreams.get(upstream.0)?;
         // Submits still in flight keep the upstream until they are answered (collect_idle
         // removes it then), so their outcome is counted.
-        if self.mode == Mode::Simple && self.reuse_timeout.is_zero() && mapper.storage().active() == 0 && mapper.pending_count() == 0 {
-            self.mappers.remove(upstream.0);
-            return Some(upstream);
+        let unused = u.mapper.storage().active() == 0 && u.mapper.pending_count() == 0;
+        if self.mode == Mode::Simple && self.reuse_timeout.is_zero() && unused {
+            return Some((upstream, self.upstreams.remove(upstream.0).link));
         }
         None
     }
 
     /// Removes upstreams idle past their keep time and with no submit in flight; the proxy
-    /// closes their connections.
-    pub fn collect_idle(&mut self, now: Instant) -> Vec<UpstreamId> {
-        let keep = match self.mode {
+    /// closes their connections. `keep(group, lane)` names lanes that need an upstream
+    /// even without miners (a weighted pool that is down is retried through it): the
+    /// first idle upstream of such a lane stays.
+    pub fn collect_idle(&mut self, now: Instant, keep: impl Fn(GroupId, usize) -> bool) -> Vec<(UpstreamId, L)> {
+        let hold = match self.mode {
             Mode::NiceHash => NICEHASH_IDLE,
             Mode::Simple => self.reuse_timeout,
         };
-        let expired: Vec<usize> = self
-            .mappers
-            .iter()
-            .filter(|(_, m)| m.pending_count() == 0 && m.idle_since.is_some_and(|t| now.saturating_duration_since(t) >= keep))
-            .map(|(id, _)| id)
-            .collect();
-        for id in &expired {
-            self.mappers.remove(*id);
+        let mut kept: Vec<(GroupId, usize)> = Vec::new();
+        let mut expired = Vec::new();
+        for (id, u) in &self.upstreams {
+            let idle = u.mapper.pending_count() == 0 && u.mapper.idle_since.is_some_and(|t| now.saturating_duration_since(t) >= hold);
+            if !idle {
+                continue;
+            }
+            let lane = (u.group, u.lane);
+            if !kept.contains(&lane) && keep(u.group, u.lane) {
+                kept.push(lane);
+                continue;
+            }
+            expired.push(id);
         }
-        expired.into_iter().map(UpstreamId).collect()
+        expired.into_iter().map(|id| (UpstreamId(id), self.upstreams.remove(id).link)).collect()
+    }
+
+    pub fn get(&self, id: UpstreamId) -> Option<&Upstream<L>> {
+        self.upstreams.get(id.0)
+    }
+
+    pub fn get_mut(&mut self, id: UpstreamId) -> Option<&mut Upstream<L>> {
+        self.upstreams.get_mut(id.0)
     }
 
     pub fn mapper(&self, id: UpstreamId) -> Option<&Mapper> {
-        self.mappers.get(id.0)
+        self.upstreams.get(id.0).map(|u| &u.mapper)
     }
 
     pub fn mapper_mut(&mut self, id: UpstreamId) -> Option<&mut Mapper> {
-        self.mappers.get_mut(id.0)
+        self.upstreams.get_mut(id.0).map(|u| &mut u.mapper)
     }
 
-    /// Every upstream id with its mapper.
-    pub fn iter(&self) -> impl Iterator<Item = (UpstreamId, &Mapper)> {
-        self.mappers.iter().map(|(id, m)| (UpstreamId(id), m))
+    /// Two different upstreams at once (a miner moving from one to the other).
+    pub fn pair_mut(&mut self, a: UpstreamId, b: UpstreamId) -> Option<(&mut Upstream<L>, &mut Upstream<L>)> {
+        self.upstreams.get2_mut(a.0, b.0)
     }
 
-    /// Every upstream id with its mapper, mutably.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (UpstreamId, &mut Mapper)> {
-        self.mappers.iter_mut().map(|(id, m)| (UpstreamId(id), m))
+    /// Every upstream with its id.
+    pub fn iter(&self) -> impl Iterator<Item = (UpstreamId, &Upstream<L>)> {
+        self.upstreams.iter().map(|(id, u)| (UpstreamId(id), u))
+    }
+
+    /// Every upstream with its id, mutably.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (UpstreamId, &mut Upstream<L>)> {
+        self.upstreams.iter_mut().map(|(id, u)| (UpstreamId(id), u))
+    }
+
+    /// Ids of the upstreams of `group`.
+    pub fn ids_in(&self, group: GroupId) -> Vec<UpstreamId> {
+        self.iter().filter(|(_, u)| u.group == group).map(|(id, _)| id).collect()
     }
 
     pub fn len(&self) -> usize {
-        self.mappers.len()
+        self.upstreams.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.mappers.is_empty()
+        self.upstreams.is_empty()
     }
 
     /// Submits in flight across all upstreams.
     pub fn pending(&self) -> usize {
-        self.mappers.iter().map(|(_, m)| m.pending_count()).sum()
+        self.upstreams.iter().map(|(_, u)| u.mapper.pending_count()).sum()
     }
 
-    pub fn counts(&self) -> UpstreamCounts {
+    /// Upstream counts, of every group (`None`) or of one.
+    pub fn counts(&self, group: Option<GroupId>) -> UpstreamCounts {
         let mut c = UpstreamCounts::default();
-        for (_, m) in &self.mappers {
-            match (m.is_live(), m.storage().active() > 0) {
+        for (_, u) in self.upstreams.iter().filter(|(_, u)| group.is_none_or(|g| u.group == g)) {
+            match (u.mapper.is_live(), u.mapper.storage().active() > 0) {
                 (false, _) => c.error += 1,
                 (true, true) => c.active += 1,
                 (true, false) => c.sleep += 1,
@@ -177,21 +247,24 @@ mod tests {
     use crate::stratum::Job;
     use serde_json::json;
 
+    const G0: GroupId = GroupId(0);
+    const G1: GroupId = GroupId(1);
+
     fn job() -> Job {
         Job::from_value(&json!({"blob": "0".repeat(152), "job_id": "j", "target": "b88d0600"}), None).unwrap()
     }
 
     #[test]
     fn the_257th_miner_opens_a_second_upstream() {
-        let mut s = Splitter::new(Mode::NiceHash, 0, Duration::ZERO, true);
+        let mut s: Splitter = Splitter::new(Mode::NiceHash, 0, Duration::ZERO, true);
         let now = Instant::now();
-        let first = s.login(0, MinerId(0), now).unwrap();
+        let first = s.place(G0, 0, MinerId(0), now).unwrap();
         assert!(first.created);
         for i in 1..256 {
-            let a = s.login(0, MinerId(i), now).unwrap();
+            let a = s.place(G0, 0, MinerId(i), now).unwrap();
             assert_eq!((a.upstream, a.created), (first.upstream, false));
         }
-        let a = s.login(0, MinerId(256), now).unwrap();
+        let a = s.place(G0, 0, MinerId(256), now).unwrap();
         assert!(a.created);
         assert_ne!(a.upstream, first.upstream);
         assert_eq!(s.len(), 2);
@@ -199,71 +272,71 @@ mod tests {
 
     #[test]
     fn max_upstreams_makes_the_proxy_full() {
-        let mut s = Splitter::new(Mode::NiceHash, 1, Duration::ZERO, true);
+        let mut s: Splitter = Splitter::new(Mode::NiceHash, 1, Duration::ZERO, true);
         let now = Instant::now();
         for i in 0..256 {
-            s.login(0, MinerId(i), now).unwrap();
+            s.place(G0, 0, MinerId(i), now).unwrap();
         }
-        assert_eq!(s.login(0, MinerId(256), now), Err(StratumError::ProxyFull));
+        assert_eq!(s.place(G0, 0, MinerId(256), now), Err(StratumError::ProxyFull));
     }
 
     #[test]
     fn groups_never_share_upstreams() {
-        let mut s = Splitter::new(Mode::NiceHash, 0, Duration::ZERO, true);
+        let mut s: Splitter = Splitter::new(Mode::NiceHash, 0, Duration::ZERO, true);
         let now = Instant::now();
-        let a = s.login(0, MinerId(0), now).unwrap();
-        let b = s.login(1, MinerId(1), now).unwrap();
+        let a = s.place(G0, 0, MinerId(0), now).unwrap();
+        let b = s.place(G1, 0, MinerId(1), now).unwrap();
         assert!(b.created);
         assert_ne!(a.upstream, b.upstream);
     }
 
     #[test]
     fn empty_nicehash_upstream_is_collected_after_a_minute() {
-        let mut s = Splitter::new(Mode::NiceHash, 0, Duration::ZERO, true);
+        let mut s: Splitter = Splitter::new(Mode::NiceHash, 0, Duration::ZERO, true);
         let t = Instant::now();
-        let a = s.login(0, MinerId(0), t).unwrap();
+        let a = s.place(G0, 0, MinerId(0), t).unwrap();
         assert!(s.logout(a.upstream, a.slot, MinerId(0), t).is_none());
-        assert!(s.collect_idle(t + Duration::from_secs(59)).is_empty());
-        assert_eq!(s.collect_idle(t + NICEHASH_IDLE), vec![a.upstream]);
+        assert!(s.collect_idle(t + Duration::from_secs(59), |_, _| false).is_empty());
+        assert_eq!(s.collect_idle(t + NICEHASH_IDLE, |_, _| false), vec![(a.upstream, ())]);
         assert!(s.is_empty());
     }
 
     #[test]
     fn simple_mode_without_reuse_closes_on_logout() {
-        let mut s = Splitter::new(Mode::Simple, 0, Duration::ZERO, true);
+        let mut s: Splitter = Splitter::new(Mode::Simple, 0, Duration::ZERO, true);
         let t = Instant::now();
-        let a = s.login(0, MinerId(0), t).unwrap();
-        let b = s.login(0, MinerId(1), t).unwrap();
+        let a = s.place(G0, 0, MinerId(0), t).unwrap();
+        let b = s.place(G0, 0, MinerId(1), t).unwrap();
         assert_ne!(a.upstream, b.upstream, "one upstream per miner");
-        assert_eq!(s.logout(a.upstream, a.slot, MinerId(0), t), Some(a.upstream));
+        assert_eq!(s.logout(a.upstream, a.slot, MinerId(0), t), Some((a.upstream, ())));
     }
 
     #[test]
     fn an_upstream_with_submits_in_flight_outlives_its_last_miner() {
-        let mut s = Splitter::new(Mode::Simple, 0, Duration::ZERO, true);
+        let mut s: Splitter = Splitter::new(Mode::Simple, 0, Duration::ZERO, true);
         let t = Instant::now();
-        let a = s.login(0, MinerId(0), t).unwrap();
+        let a = s.place(G0, 0, MinerId(0), t).unwrap();
         let share = crate::splitter::Share { achieved: 1, diff: 1, expired: false, forward: true };
         let p = Pending { miner: MinerId(0), miner_seq: 1, worker: None, request_id: "1".into(), share, sent: t };
         s.mapper_mut(a.upstream).unwrap().add_pending(7, p);
         assert_eq!(s.logout(a.upstream, a.slot, MinerId(0), t), None, "kept until the pool answers");
-        assert!(s.collect_idle(t).is_empty());
+        assert!(s.collect_idle(t, |_, _| false).is_empty());
         assert!(s.mapper_mut(a.upstream).unwrap().take_pending(7).is_some());
-        assert_eq!(s.collect_idle(t), vec![a.upstream]);
+        assert_eq!(s.collect_idle(t, |_, _| false), vec![(a.upstream, ())]);
     }
 
     #[test]
     fn simple_mode_reuses_an_idle_live_upstream() {
-        let mut s = Splitter::new(Mode::Simple, 0, Duration::from_secs(30), true);
+        let mut s: Splitter = Splitter::new(Mode::Simple, 0, Duration::from_secs(30), true);
         let t = Instant::now();
-        let a = s.login(0, MinerId(0), t).unwrap();
+        let a = s.place(G0, 0, MinerId(0), t).unwrap();
         s.mapper_mut(a.upstream).unwrap().set_job(job(), 1);
         assert_eq!(s.logout(a.upstream, a.slot, MinerId(0), t), None);
-        assert_eq!(s.counts(), UpstreamCounts { active: 0, sleep: 1, error: 0 });
-        let b = s.login(0, MinerId(1), t).unwrap();
+        assert_eq!(s.counts(None), UpstreamCounts { active: 0, sleep: 1, error: 0 });
+        let b = s.place(G0, 0, MinerId(1), t).unwrap();
         assert_eq!((b.upstream, b.created), (a.upstream, false));
         s.logout(b.upstream, b.slot, MinerId(1), t);
-        assert!(s.collect_idle(t + Duration::from_secs(29)).is_empty());
-        assert_eq!(s.collect_idle(t + Duration::from_secs(30)), vec![a.upstream]);
+        assert!(s.collect_idle(t + Duration::from_secs(29), |_, _| false).is_empty());
+        assert_eq!(s.collect_idle(t + Duration::from_secs(30), |_, _| false), vec![(a.upstream, ())]);
     }
 }

@@ -67,6 +67,17 @@ impl Storage {
         }
     }
 
+    /// Frees the miner's slot at once: for a slot reserved for a miner who never got a job
+    /// with it, so no nonce was searched with its byte.
+    pub fn release(&mut self, slot: u8, miner: MinerId) {
+        if let Some(s) = self.slots.get_mut(usize::from(slot))
+            && *s == Slot::Active(miner)
+        {
+            *s = Slot::Free;
+            self.active -= 1;
+        }
+    }
+
     /// Frees dead slots (a new job has started).
     pub fn clear_dead(&mut self) {
         if self.dead == 0 {
@@ -159,6 +170,18 @@ mod tests {
         s.remove(0, MinerId(2));
         s.remove(200, MinerId(1));
         assert_eq!(s.counts(), (3, 0, 1));
+    }
+
+    #[test]
+    fn a_released_reservation_is_free_at_once() {
+        let mut s = Storage::new(256);
+        for i in 0..256 {
+            s.add(MinerId(i)).unwrap();
+        }
+        s.release(9, MinerId(9));
+        s.release(10, MinerId(99)); // not the holder: ignored
+        assert_eq!(s.counts(), (1, 0, 255));
+        assert_eq!(s.add(MinerId(500)), Some(9));
     }
 
     #[test]

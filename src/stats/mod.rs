@@ -2,9 +2,11 @@
 //! (`window`), and per-worker aggregates (`workers`). Everything here has a fixed size per
 //! record; time is seconds since start, passed in by the 1-second tick.
 
+pub mod meter;
 pub mod window;
 pub mod workers;
 
+pub use meter::RateMeter;
 pub use window::HashWindows;
 pub use workers::{Worker, Workers};
 

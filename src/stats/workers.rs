@@ -32,6 +32,8 @@ pub struct Worker {
     pub last_share_ms: u64,
     /// User of the last login (the `user` label in metrics).
     pub user: Box<str>,
+    /// The pool the worker's miners mine to (the last one for a worker gone).
+    pub pool: Box<str>,
     pub windows: HashWindows<COARSE>,
     last_active: u32,
 }
@@ -102,6 +104,7 @@ impl Workers {
                     sent_diff: 0,
                     last_share_ms: 0,
                     user: Box::from(""),
+                    pool: Box::from(""),
                     windows: HashWindows::new(now),
                     last_active: now,
                 });

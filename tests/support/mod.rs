@@ -376,7 +376,7 @@ pub fn error_of(reply: &Value) -> String {
 pub fn config(mode: Mode, pools: &[String]) -> Config {
     Config {
         mode,
-        binds: vec![Bind { addr: "127.0.0.1:0".parse().unwrap(), tls: false, proxy_protocol: false, kind: BindKind::Stratum }],
+        binds: vec![Bind { addr: "127.0.0.1:0".parse().unwrap(), tls: false, proxy_protocol: false, kind: BindKind::Stratum, group: "default".into() }],
         pools: pools.iter().map(|url| pool(url)).collect(),
         retries: 1,
         retry_pause_secs: 1,
