@@ -2,8 +2,8 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use stratum_proxy::config::cli::{self, CliAction};
 use stratum_proxy::config::Config;
+use stratum_proxy::config::cli::{self, CliAction};
 use stratum_proxy::proxy::Proxy;
 
 fn main() -> ExitCode {

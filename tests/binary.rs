@@ -52,6 +52,17 @@ fn a_bad_config_names_the_field_and_exits_before_listening() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("pools"), "no pool at all is a config error: {err}");
+    // A port whose pool group has no enabled pool (the CLI's -o fills the default group only).
+    std::fs::write(
+        &path,
+        r#"{"bind": [{"host": "127.0.0.1", "port": 0, "pool-group": "gpu"}], "pools": [{"url": "a:1", "group": "cpu"}]}"#,
+    )
+    .unwrap();
+    let out = Command::new(BIN).args(["-c", path.to_str().unwrap(), "-o", "b:2"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(r#"bind[0].pool-group: group "gpu" has no enabled pool"#), "{err}");
+    assert!(!err.contains("listening"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&empty).unwrap();
 }

@@ -224,6 +224,17 @@ mod tests {
     }
 
     #[test]
+    fn dash_o_replaces_the_default_groups_pools_only() {
+        let path = std::env::temp_dir().join(format!("cli-groups-{}.json", std::process::id()));
+        std::fs::write(&path, r#"{"pools":[{"url":"file.pool:1"},{"url":"gpu.pool:2","group":"gpu"}]}"#).unwrap();
+        let r = run(&["-c", path.to_str().unwrap(), "-o", "cli.pool:3"]);
+        std::fs::remove_file(&path).unwrap();
+        let Ok(CliAction::Run { config, .. }) = r else { panic!("{r:?}") };
+        let pools: Vec<(&str, &str)> = config.pools.iter().map(|p| (p.url.as_str(), p.group.as_str())).collect();
+        assert_eq!(pools, [("cli.pool:3", "default"), ("gpu.pool:2", "gpu")]);
+    }
+
+    #[test]
     fn url_user_pass_pair_by_position_for_two_pools() {
         let c = config(&["-o", "a.example:3333", "-u", "W1", "-p", "P1", "-o", "stratum+ssl://b.example:443", "--user=W2"]);
         assert_eq!(c.pools.len(), 2);

@@ -549,6 +549,49 @@ mod tests {
     }
 
     #[test]
+    fn pools_take_a_group_and_a_weight_and_binds_a_pool_group() {
+        let c = parse_str(
+            r#"{"bind":[{"port":1},{"port":2,"pool-group":"farm-b"}],
+                "pools":[{"url":"a:1","weight":70},{"url":"b:1","group":"farm-b"},{"url":"c:1","weight":null}]}"#,
+        )
+        .unwrap();
+        assert_eq!((c.binds[0].group.as_str(), c.binds[1].group.as_str()), ("default", "farm-b"));
+        assert_eq!((c.pools[0].group.as_str(), c.pools[0].weight), ("default", Some(70)));
+        assert_eq!((c.pools[1].group.as_str(), c.pools[2].weight), ("farm-b", None));
+        assert_eq!(validate(&c), Ok(()));
+    }
+
+    #[test]
+    fn bad_groups_and_weights_name_the_field() {
+        for (text, field) in [
+            (r#"{"pools":[{"url":"a:1","weight":0}]}"#, "pools[0].weight"),
+            (r#"{"pools":[{"url":"a:1","weight":-3}]}"#, "pools[0].weight"),
+            (r#"{"pools":[{"url":"a:1","weight":0.7}]}"#, "pools[0].weight"),
+            (r#"{"pools":[{"url":"a:1","weight":"70"}]}"#, "pools[0].weight"),
+            (r#"{"pools":[{"url":"a:1","weight":1000001}]}"#, "pools[0].weight"),
+            (r#"{"pools":[{"url":"a:1","group":""}]}"#, "pools[0].group"),
+            (r#"{"pools":[{"url":"a:1","group":"a b"}]}"#, "pools[0].group"),
+            (r#"{"pools":[{"url":"a:1","group":7}]}"#, "pools[0].group"),
+            (r#"{"bind":[{"port":1,"pool-group":"x\ny"}]}"#, "bind[0].pool-group"),
+        ] {
+            assert_eq!(fail(text).field, field, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_port_whose_group_has_no_enabled_pool_is_an_error_naming_it() {
+        let c =
+            parse_str(r#"{"bind":[{"port":1,"pool-group":"gpu"}],"pools":[{"url":"a:1"},{"url":"b:1","group":"gpu","enabled":false}]}"#)
+                .unwrap();
+        assert_eq!(validate(&c), Err(err("bind[0].pool-group", "group \"gpu\" has no enabled pool")));
+        let none = parse_str(r#"{"bind":[{"port":1}]}"#).unwrap();
+        assert_eq!(validate(&none).unwrap_err().field, "pools");
+        // Transparent ports have no pools to mine to.
+        let jump = parse_str(r#"{"bind":[{"port":1,"mode":"transparent","target":"t:1","pool-group":"none"}]}"#).unwrap();
+        assert_eq!(validate(&jump), Ok(()));
+    }
+
+    #[test]
     fn stratum_ssl_prefix_sets_tls() {
         let c = parse_str(r#"{"pools":[{"url":"stratum+ssl://pool.example.com:443","tls":false},{"url":"plain:1"}]}"#).unwrap();
         assert_eq!((c.pools[0].url.as_str(), c.pools[0].tls), ("pool.example.com:443", true));

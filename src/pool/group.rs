@@ -126,8 +126,10 @@ impl Group {
 
     /// Each pool's part of the accepted difficulty over the last 10 minutes (0..1; all 0
     /// before the first share).
-    pub fn measured_parts(&self, now: u32) -> Vec<f64> {
-        let rates: Vec<f64> = self.meters.iter().map(|m| m.rate(MEASURE_WINDOW, now)).collect();
+    pub fn measured_parts(&self) -> Vec<f64> {
+        // The meters of a group are made and sampled together: their windows cover the
+        // same span, so sums compare as rates do.
+        let rates: Vec<f64> = self.meters.iter().map(|m| m.sum(MEASURE_WINDOW) as f64).collect();
         let total: f64 = rates.iter().sum();
         rates.iter().map(|r| if total > 0.0 { r / total } else { 0.0 }).collect()
     }
@@ -337,14 +339,14 @@ mod tests {
     fn measured_parts_follow_the_accepted_difficulty() {
         let mut g = Groups::from_pools(&[pool("a:1", "w", Some(70)), pool("b:1", "w", Some(30))], 0);
         let id = g.find("w").unwrap();
-        assert_eq!(g.get(id).unwrap().measured_parts(0), [0.0, 0.0]);
+        assert_eq!(g.get(id).unwrap().measured_parts(), [0.0, 0.0]);
         for t in 1..=60 {
             let w = g.get_mut(id).unwrap();
             w.on_accept(Some(0), 700);
             w.on_accept(Some(1), 300);
             g.tick(t);
         }
-        let parts = g.get(id).unwrap().measured_parts(60);
+        let parts = g.get(id).unwrap().measured_parts();
         assert!((parts[0] - 0.7).abs() < 1e-9 && (parts[1] - 0.3).abs() < 1e-9, "{parts:?}");
         assert_eq!(g.get(id).unwrap().hashrate.total(), 60_000);
     }

@@ -8,5 +8,5 @@ pub mod session;
 
 pub use failover::Failover;
 pub use group::{Group, Groups, Health};
-pub use session::Session;
 pub use message::{LoginOk, PoolMessage};
+pub use session::Session;

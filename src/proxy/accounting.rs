@@ -30,7 +30,15 @@ pub(super) struct Credit {
 impl Books<'_> {
     /// An accepted share: counted globally, for the worker, the group and pool, and the
     /// miner's own hashrate (when it is still connected).
-    pub fn accepted(&mut self, to: Credit, share: &Share, latency: Option<Duration>, rate: Option<&mut RateMeter>, clock: u32, unix_ms: u64) {
+    pub fn accepted(
+        &mut self,
+        to: Credit,
+        share: &Share,
+        latency: Option<Duration>,
+        rate: Option<&mut RateMeter>,
+        clock: u32,
+        unix_ms: u64,
+    ) {
         self.stats.on_accept(share.diff, share.achieved, share.expired, latency);
         if let Some(w) = to.worker {
             self.workers.on_accept(w, share.diff, unix_ms, clock);
@@ -149,11 +157,10 @@ mod tests {
 
     #[test]
     fn an_accepted_share_counts_everywhere_it_belongs() {
-        let pools = [PoolConfig { weight: Some(7), group: "w".into(), ..PoolConfig::new("a:1") }, PoolConfig {
-            weight: Some(3),
-            group: "w".into(),
-            ..PoolConfig::new("b:1")
-        }];
+        let pools = [
+            PoolConfig { weight: Some(7), group: "w".into(), ..PoolConfig::new("a:1") },
+            PoolConfig { weight: Some(3), group: "w".into(), ..PoolConfig::new("b:1") },
+        ];
         let (mut stats, mut workers, mut groups) = (Stats::new(0), Workers::new(WorkersMode::RigId, false), Groups::from_pools(&pools, 0));
         let w = workers.attach("rig1", "WALLET", "10.0.0.1".parse().unwrap(), 0);
         let g = groups.find("w").unwrap();

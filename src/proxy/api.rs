@@ -84,7 +84,7 @@ impl Proxy {
     fn groups_json(&self, clock: u32) -> Value {
         let mut out = serde_json::Map::new();
         for (id, g) in self.groups.with_pools() {
-            let (asked, measured) = (g.asked_parts(), g.measured_parts(clock));
+            let (asked, measured) = (g.asked_parts(), g.measured_parts());
             let pools: Vec<Value> = g
                 .pools
                 .iter()
@@ -292,7 +292,8 @@ impl Proxy {
                     Some(_) => {}
                     None => {
                         seen.push(&p.url);
-                        pool_up.push((labels(&[("proxy", &proxy), ("hash", hash_of(&p.url)), ("pool", &p.url)]), if up { 1.0 } else { 0.0 }));
+                        pool_up
+                            .push((labels(&[("proxy", &proxy), ("hash", hash_of(&p.url)), ("pool", &p.url)]), if up { 1.0 } else { 0.0 }));
                     }
                 }
             }
@@ -306,7 +307,7 @@ impl Proxy {
             for (w, r) in windows.iter().zip(g.hashrate.rates(clock)) {
                 g_rate.push((labels(&[("group", &g.name), ("window", w)]), r));
             }
-            for (p, part) in g.pools.iter().zip(g.measured_parts(clock)) {
+            for (p, part) in g.pools.iter().zip(g.measured_parts()) {
                 g_ratio.push((labels(&[("group", &g.name), ("pool", &p.url)]), part));
             }
         }

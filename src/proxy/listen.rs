@@ -5,11 +5,11 @@
 use super::jump::{JumpTarget, Jumps};
 use super::{Miner, Proxy};
 use crate::config::{BindKind, Config, Mode};
-use crate::pool::Groups;
-use crate::{DEFAULT_GROUP, GroupId, MinerId};
 use crate::net::Source;
 use crate::net::proxy_protocol::{self, Parsed};
 use crate::net::tls::{ServerTls, server_config};
+use crate::pool::Groups;
+use crate::{DEFAULT_GROUP, GroupId, MinerId};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Poll};
 use rustls::{ServerConfig, ServerConnection};

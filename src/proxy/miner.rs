@@ -351,7 +351,12 @@ impl Proxy {
     }
 
     /// The mapper's checks of a share on the upstream and slot of `route`.
-    fn check_share(&mut self, route: Route, custom_diff: u64, s: &Submit<'_>) -> Result<(UpstreamId, crate::splitter::Share), StratumError> {
+    fn check_share(
+        &mut self,
+        route: Route,
+        custom_diff: u64,
+        s: &Submit<'_>,
+    ) -> Result<(UpstreamId, crate::splitter::Share), StratumError> {
         let uid = route.upstream();
         let mapper = self.splitter.mapper_mut(uid).ok_or(StratumError::PoolUnavailable)?;
         mapper.check_share(route.slot, custom_diff, &s.job_id, &s.nonce, &s.result).map(|share| (uid, share))

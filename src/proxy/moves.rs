@@ -214,3 +214,21 @@ pub(super) fn moves_at_job(moving: Option<&Moving>, route: Option<Route>, uid: U
     let arriving = route.is_some_and(|r| r.upstream() != uid);
     arriving || moving.is_some_and(|m| m.planned.is_some())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_fan_out_moves_arrivals_and_planned_departures_only() {
+        let here = UpstreamId(3);
+        let on_here = Some(Route::new(here, 7));
+        let elsewhere = Some(Route::new(UpstreamId(1), 2));
+        assert!(!moves_at_job(None, on_here, here), "a miner at home gets the job");
+        let grace = Moving { from: Some((Route::new(UpstreamId(1), 2), Instant::now())), ..Moving::default() };
+        assert!(!moves_at_job(Some(&grace), on_here, here), "a miner in its grace window just mines");
+        assert!(moves_at_job(None, elsewhere, here), "a reservation here: the miner arrives with this job");
+        let planned = Moving { planned: Some((1, Instant::now())), ..Moving::default() };
+        assert!(moves_at_job(Some(&planned), on_here, here), "asked to leave at this job");
+    }
+}

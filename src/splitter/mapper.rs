@@ -3,11 +3,11 @@
 //! submits in flight to the pool.
 
 use super::storage::Storage;
+use crate::MinerId;
 use crate::stratum::difficulty::{hex_bytes, is_lower_hex, share_difficulty, target_for_difficulty};
 use crate::stratum::request::KeptId;
 use crate::stratum::write::JobLine;
 use crate::stratum::{Job, StratumError};
-use crate::MinerId;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 

@@ -291,6 +291,52 @@ mod tests {
     }
 
     #[test]
+    fn lanes_of_a_group_never_share_upstreams() {
+        let mut s: Splitter = Splitter::new(Mode::NiceHash, 0, Duration::ZERO, true);
+        let now = Instant::now();
+        let a = s.place(G0, 0, MinerId(0), now).unwrap();
+        let b = s.place(G0, 1, MinerId(1), now).unwrap();
+        let c = s.place(G0, 1, MinerId(2), now).unwrap();
+        assert!(b.created && !c.created);
+        assert_ne!(a.upstream, b.upstream);
+        assert_eq!((b.upstream, s.get(b.upstream).unwrap().lane), (c.upstream, 1));
+    }
+
+    #[test]
+    fn a_released_reservation_frees_its_slot_at_once() {
+        let mut s: Splitter = Splitter::new(Mode::NiceHash, 0, Duration::ZERO, true);
+        let now = Instant::now();
+        for i in 0..256 {
+            s.place(G0, 0, MinerId(i), now).unwrap();
+        }
+        // A move that was called off: the slot is free again, not dead until the next job.
+        assert_eq!(s.release(UpstreamId(0), 3, MinerId(3), now), None);
+        assert_eq!(s.place(G0, 0, MinerId(999), now).unwrap(), Assigned { upstream: UpstreamId(0), slot: 3, created: false });
+        // A miner who mined there leaves a dead slot: the next miner needs a new upstream.
+        s.logout(UpstreamId(0), 4, MinerId(4), now);
+        assert!(s.place(G0, 0, MinerId(1000), now).unwrap().created);
+    }
+
+    #[test]
+    fn an_idle_upstream_of_a_lane_that_needs_a_probe_is_kept() {
+        let mut s: Splitter = Splitter::new(Mode::NiceHash, 0, Duration::ZERO, true);
+        let t = Instant::now();
+        let a = s.place(G0, 0, MinerId(0), t).unwrap();
+        let b = s.place(G0, 0, MinerId(1), t).unwrap();
+        let c = s.place(G0, 1, MinerId(2), t).unwrap();
+        // Two upstreams on lane 0 by forcing a second one: fill the first.
+        assert_eq!(a.upstream, b.upstream);
+        for (id, slot) in [(0, a.slot), (1, b.slot)] {
+            s.logout(a.upstream, slot, MinerId(id), t);
+        }
+        s.logout(c.upstream, c.slot, MinerId(2), t);
+        let later = t + NICEHASH_IDLE;
+        let gone: Vec<UpstreamId> = s.collect_idle(later, |g, lane| g == G0 && lane == 0).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(gone, vec![c.upstream], "lane 0 keeps one upstream to retry its pool through");
+        assert!(s.get(a.upstream).is_some());
+    }
+
+    #[test]
     fn empty_nicehash_upstream_is_collected_after_a_minute() {
         let mut s: Splitter = Splitter::new(Mode::NiceHash, 0, Duration::ZERO, true);
         let t = Instant::now();

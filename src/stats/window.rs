@@ -78,6 +78,11 @@ impl<const N: usize> HashWindows<N> {
         }
     }
 
+    /// Hashes added within window `i` (0..5): since its oldest sample.
+    pub fn sum(&self, i: usize) -> u64 {
+        self.rings.get(i).map_or(0, |ring| self.total - ring.oldest.min(self.total))
+    }
+
     /// Hashes per second over window `i` (0..5) at `now`.
     pub fn rate(&self, i: usize, now: u32) -> f64 {
         let Some(ring) = self.rings.get(i) else { return 0.0 };

@@ -69,6 +69,8 @@ pub struct PoolState {
     /// Send no job in the login reply.
     pub no_login_job: bool,
     closed: usize,
+    /// The pool's port, in its job ids: two pools never hand out the same job id.
+    port: u16,
 }
 
 impl PoolState {
@@ -96,7 +98,7 @@ impl MockPool {
         let listener = TcpListener::bind(addr).expect("bind mock pool");
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = Arc::new(Mutex::new(PoolState { diff, ..PoolState::default() }));
+        let state = Arc::new(Mutex::new(PoolState { diff, port: addr.port(), ..PoolState::default() }));
         let stop = Arc::new(AtomicBool::new(false));
         let (st, sp) = (state.clone(), stop.clone());
         let thread = std::thread::spawn(move || accept_loop(listener, st, sp));
@@ -119,13 +121,18 @@ impl MockPool {
         self.state.lock().unwrap().conns.len()
     }
 
+    /// True when `job_id` is one of this pool's jobs.
+    pub fn owns_job(&self, job_id: &str) -> bool {
+        job_id.starts_with(&format!("job-{}-", self.addr.port()))
+    }
+
     /// Pushes a new job to every connection; returns its id.
     pub fn push_job(&self) -> String {
         let mut st = self.state.lock().unwrap();
         st.job_seq += 1;
         let seq = st.job_seq;
         let target = target_for(st.diff);
-        let job_id = format!("job-{seq}");
+        let job_id = format!("job-{}-{seq}", st.port);
         let mut conns = std::mem::take(&mut st.conns);
         for (i, c) in conns.iter_mut().enumerate() {
             let msg = json!({"jsonrpc": "2.0", "method": "job", "params": {
@@ -208,7 +215,7 @@ fn serve_lines(stream: TcpStream, idx: usize, state: &Mutex<PoolState>, stop: &A
             Some("login") => {
                 st.logins.push(req["params"].clone());
                 st.job_seq = st.job_seq.max(1);
-                let job = json!({"blob": blob(idx, st.job_seq), "job_id": format!("job-{}", st.job_seq),
+                let job = json!({"blob": blob(idx, st.job_seq), "job_id": format!("job-{}-{}", st.port, st.job_seq),
                     "target": target_for(st.diff), "algo": "rx/0", "height": 100});
                 let job = if st.no_login_job { Value::Null } else { job };
                 Some(json!({"id": id, "jsonrpc": "2.0", "error": null,
@@ -376,7 +383,13 @@ pub fn error_of(reply: &Value) -> String {
 pub fn config(mode: Mode, pools: &[String]) -> Config {
     Config {
         mode,
-        binds: vec![Bind { addr: "127.0.0.1:0".parse().unwrap(), tls: false, proxy_protocol: false, kind: BindKind::Stratum, group: "default".into() }],
+        binds: vec![Bind {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            tls: false,
+            proxy_protocol: false,
+            kind: BindKind::Stratum,
+            group: "default".into(),
+        }],
         pools: pools.iter().map(|url| pool(url)).collect(),
         retries: 1,
         retry_pause_secs: 1,
