@@ -12,17 +12,22 @@
 //!   protocol headers without I/O.
 //! - [`stratum`]: the CryptoNote dialect. Jobs and targets, parsing miner requests, the
 //!   error strings miners expect, and encoders that write replies straight into buffers.
-//! - [`splitter`]: who mines on which upstream, with no sockets. A [`splitter::Mapper`]
-//!   per upstream holds the 256-slot table (one fixed nonce byte per miner in NiceHash
-//!   mode, one slot in simple mode), the current and previous job encoded once per miner
-//!   target, share checks, and submits in flight.
-//! - [`pool`]: what pools send and the failover order, with no sockets.
+//! - [`splitter`]: who mines on which upstream, with no sockets. Each upstream is one
+//!   record ([`splitter::Upstream`]: group, lane, mapper, pool link). A
+//!   [`splitter::Mapper`] holds the 256-slot table (one fixed nonce byte per miner in
+//!   NiceHash mode, one slot in simple mode), the current and previous job encoded once
+//!   per miner target, share checks, and submits in flight. [`splitter::balance`] places
+//!   and moves miners between the pools of a weighted group.
+//! - [`pool`]: the pool side with no sockets: what pools send, the failover order, one
+//!   link's life ([`pool::Session`]) and pool groups ([`pool::Groups`]: which pools a port
+//!   mines to, weighted lanes, measured parts).
 //! - [`proxy`]: the event loop that owns every socket and performs what the parts above
-//!   decide: miners in a slab, upstream links by upstream id, the 1-second tick. Ports
+//!   decide: miners in a slab, pool links inside the upstream records, the 1-second tick. Ports
 //!   with `"mode": "transparent"` are jump ports: bytes pass unparsed to a fixed target,
 //!   with bounded buffers, counted per port ([`proxy::JumpPortStats`]).
 //!   The loop's files: `miner.rs` (the miner state machine), `upstream.rs` (pool links and
-//!   failover), `work.rs` (jobs down, shares up), `accounting.rs` (where every share and
+//!   failover), `work.rs` (jobs down, shares up), `moves.rs` (placing miners in their group
+//!   and moving them between upstreams without a disconnect), `accounting.rs` (where every share and
 //!   connection outcome is counted and logged), `http.rs` + `api.rs` (the monitoring API and
 //!   Prometheus text), `reload.rs` (config hot reload), `listen.rs` and `jump/`.
 //! - [`http`]: HTTP/1.1 request parsing and response encoding, without sockets.

@@ -9,6 +9,7 @@ use crate::config::{Mode, WorkersMode};
 use crate::http::Request;
 use crate::proxy::miner::constant_time_eq;
 use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::Instant;
 
@@ -66,22 +67,28 @@ impl Proxy {
         }
     }
 
-    /// Miners logged in to a group's port (or account).
-    pub(super) fn group_miners(&self, group: GroupId) -> usize {
-        self.miners.iter().filter(|(_, m)| m.group == group && matches!(m.state, MinerState::WaitReady { .. } | MinerState::Ready)).count()
+    /// Logged-in miners per group, in one pass.
+    pub(super) fn miners_by_group(&self) -> HashMap<GroupId, usize> {
+        let mut counts = HashMap::new();
+        for (_, m) in self.miners.iter().filter(|(_, m)| matches!(m.state, MinerState::WaitReady { .. } | MinerState::Ready)) {
+            *counts.entry(m.group).or_insert(0) += 1;
+        }
+        counts
     }
 
-    /// Whether some upstream of `group` is logged in to the group's pool `pool`.
-    fn pool_up(&self, group: GroupId, pool: usize) -> bool {
+    /// The (group, pool index) pairs some upstream is logged in to, in one pass.
+    fn pools_up(&self) -> HashSet<(GroupId, usize)> {
         self.splitter
             .iter()
-            .filter(|(_, u)| u.group == group && u.link.session.is_active())
-            .any(|(id, _)| self.pool_of(id).is_some_and(|(_, i, _)| i == pool))
+            .filter(|(_, u)| u.link.session.is_active())
+            .filter_map(|(id, _)| self.pool_of(id).map(|(g, i, _)| (g, i)))
+            .collect()
     }
 
     /// Per group with pools: miners, upstreams, hashrate, and per pool its state, weight,
     /// asked and measured parts.
     fn groups_json(&self, clock: u32) -> Value {
+        let (miners, up) = (self.miners_by_group(), self.pools_up());
         let mut out = serde_json::Map::new();
         for (id, g) in self.groups.with_pools() {
             let (asked, measured) = (g.asked_parts(), g.measured_parts());
@@ -92,7 +99,7 @@ impl Proxy {
                 .map(|(i, p)| {
                     json!({
                         "url": p.url,
-                        "up": self.pool_up(id, i),
+                        "up": up.contains(&(id, i)),
                         "weight": p.weight,
                         "asked": asked[i],
                         "measured": (measured[i] * 1000.0).round() / 1000.0,
@@ -102,7 +109,7 @@ impl Proxy {
             out.insert(
                 g.name.to_string(),
                 json!({
-                    "miners": self.group_miners(id),
+                    "miners": miners.get(&id).copied().unwrap_or(0),
                     "upstreams": self.splitter.counts(Some(id)).total(),
                     "hashrate": g.hashrate.rates(clock).map(khs),
                     "pools": pools,
@@ -282,16 +289,17 @@ impl Proxy {
         family("proxy_pool_latency_milliseconds", "gauge", "Median pool share round trip.", &one(f64::from(s.latency_ms)));
 
         // One series per pool address, whatever group names it.
+        let (by_group, up_set) = (self.miners_by_group(), self.pools_up());
         let mut pool_up: Vec<(String, f64)> = Vec::new();
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
         for (gid, g) in self.groups.with_pools() {
             for (i, p) in g.pools.iter().enumerate() {
-                let up = self.pool_up(gid, i);
-                match seen.iter().position(|u| *u == p.url) {
-                    Some(k) if up => pool_up[k].1 = 1.0,
+                let up = up_set.contains(&(gid, i));
+                match seen.get(p.url.as_str()) {
+                    Some(&k) if up => pool_up[k].1 = 1.0,
                     Some(_) => {}
                     None => {
-                        seen.push(&p.url);
+                        seen.insert(&p.url, pool_up.len());
                         pool_up
                             .push((labels(&[("proxy", &proxy), ("hash", hash_of(&p.url)), ("pool", &p.url)]), if up { 1.0 } else { 0.0 }));
                     }
@@ -303,7 +311,7 @@ impl Proxy {
         let (mut g_miners, mut g_rate, mut g_ratio) = (Vec::new(), Vec::new(), Vec::new());
         for (gid, g) in self.groups.with_pools() {
             let name = labels(&[("group", &g.name)]);
-            g_miners.push((name, self.group_miners(gid) as f64));
+            g_miners.push((name, by_group.get(&gid).copied().unwrap_or(0) as f64));
             for (w, r) in windows.iter().zip(g.hashrate.rates(clock)) {
                 g_rate.push((labels(&[("group", &g.name), ("window", w)]), r));
             }
@@ -376,8 +384,8 @@ impl Proxy {
     }
 
     /// The algorithm of each pool miners mine now, from its jobs (else its config).
-    fn pool_algos(&self) -> std::collections::HashMap<String, String> {
-        let mut algos = std::collections::HashMap::new();
+    fn pool_algos(&self) -> HashMap<String, String> {
+        let mut algos = HashMap::new();
         for (_, g) in self.groups.with_pools() {
             for p in &g.pools {
                 if let Some(a) = &p.algo {

@@ -412,10 +412,11 @@ impl Proxy {
         );
         let groups: Vec<_> = self.groups.with_pools().collect();
         if groups.len() > 1 {
+            let counts = self.miners_by_group();
             let line: Vec<String> = groups
                 .iter()
                 .map(|(id, g)| {
-                    let miners = self.group_miners(*id);
+                    let miners = counts.get(id).copied().unwrap_or(0);
                     format!("{} {miners} miners {}", g.name, Hashrate(g.hashrate.rate(0, clock)))
                 })
                 .collect();

@@ -21,6 +21,7 @@ use crate::splitter::Assigned;
 use crate::splitter::balance::{self, Member};
 use crate::stratum::StratumError;
 use crate::{GroupId, MinerId, UpstreamId};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 /// Shares for a moved miner's old jobs are honoured this long after the move.
@@ -176,30 +177,27 @@ impl Proxy {
         log::info!("group {name}: rebalancing, {now_moved} miners moved off pools that are down, {planned} to move at their next job");
     }
 
-    /// Whether a lane needs an upstream kept even without miners: a weighted pool known
-    /// to be down, in a group that has miners, is retried through it.
-    pub(super) fn lane_needs_probe(&self, group: GroupId, lane: usize) -> bool {
-        let Some(g) = self.groups.get(group) else { return false };
-        let weighted_down = g.lanes.get(lane).is_some_and(|l| l.weight.is_some() && l.health == Health::Down);
-        weighted_down && self.splitter.iter().any(|(_, u)| u.group == group && u.mapper.storage().active() > 0)
-    }
-
-    /// Removes upstreams idle past their keep time; a lane left without upstreams is
-    /// presumed usable again, so the next miner tries it.
+    /// Removes upstreams idle past their keep time. A weighted pool known to be down, in a
+    /// group that has miners, keeps one upstream to be retried through; a lane left
+    /// without upstreams is presumed usable again, so the next miner tries it.
     pub(super) fn collect_idle_upstreams(&mut self, now: Instant) {
-        let keep: Vec<(GroupId, usize)> = self
-            .groups
-            .iter()
-            .flat_map(|(id, g)| (0..g.lanes.len()).map(move |l| (id, l)))
-            .filter(|&(g, l)| self.lane_needs_probe(g, l))
-            .collect();
-        for (uid, link) in self.splitter.collect_idle(now, |g, l| keep.contains(&(g, l))) {
+        let mut busy_groups = HashSet::new();
+        for (_, u) in self.splitter.iter().filter(|(_, u)| u.mapper.storage().active() > 0) {
+            busy_groups.insert(u.group);
+        }
+        let groups = &self.groups;
+        let keep = |g: GroupId, lane: usize| {
+            let down = groups.get(g).and_then(|g| g.lanes.get(lane)).is_some_and(|l| l.weight.is_some() && l.health == Health::Down);
+            down && busy_groups.contains(&g)
+        };
+        for (uid, link) in self.splitter.collect_idle(now, keep) {
             log::debug!("upstream #{} idle, closing", uid.0);
             self.close_link(uid, link);
         }
+        let served: HashSet<(GroupId, usize)> = self.splitter.iter().map(|(_, u)| (u.group, u.lane)).collect();
         for (gid, g) in self.groups.iter_mut() {
             for (i, lane) in g.lanes.iter_mut().enumerate() {
-                if lane.health == Health::Down && !self.splitter.iter().any(|(_, u)| u.group == gid && u.lane == i) {
+                if lane.health == Health::Down && !served.contains(&(gid, i)) {
                     lane.health = Health::Unknown;
                 }
             }
