@@ -5,10 +5,15 @@
 //!
 //! - [`parse_registration`] (`registration.rs`): the `POST /users` body, checked.
 //! - [`Accounts`] (here): the in-memory table the loop reads, by name and by credentials.
+//! - [`Store`] (`store/`; the bytes of the file in `store/record.rs`): the append-only
+//!   file that makes an acknowledged registration survive a restart or a `kill -9`.
+//!
 
 mod registration;
+mod store;
 
 pub use registration::{MAX_ALGO_LEN, MAX_CREDENTIAL_LEN, MAX_POOL_LEN, RegError, Registration, parse_registration};
+pub use store::{LoadReport, Op, Store, StoreError};
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -192,6 +197,11 @@ impl Accounts {
 
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
+    }
+
+    /// Adds an account read from the store: durable, its activity already persisted.
+    pub(crate) fn insert_loaded(&mut self, account: Account) {
+        self.insert(account, true);
     }
 
     fn insert(&mut self, account: Account, durable: bool) {
