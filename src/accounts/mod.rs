@@ -7,13 +7,36 @@
 //! - [`Accounts`] (here): the in-memory table the loop reads, by name and by credentials.
 //! - [`Store`] (`store/`; the bytes of the file in `store/record.rs`): the append-only
 //!   file that makes an acknowledged registration survive a restart or a `kill -9`.
+//! - [`StoreWriter`] (`writer.rs`): owns the store on its own thread so the loop never
+//!   waits for an fsync; completions come back through a channel and a `mio::Waker`.
 //!
+//! How the loop is meant to use them. At startup, before the loop:
+//! `let (accounts, report, writer) = StoreWriter::open(path, waker)?` (the report says
+//! how much was loaded, for the log). Then, when the waker fires, `writer.poll_done()`
+//! gives the completions, and:
+//!
+//! 1. Registration: `parse_registration(body)` (answer `RegError::status` on error), then
+//!    `accounts.register(reg, now)`. If `created_new`, submit
+//!    `Op::Register { account: accounts.get(&name).cloned() }` and keep the HTTP request
+//!    waiting on the ticket; if not `durable`, an earlier request for the same credentials
+//!    is still being written: wait for that one. When `Done` arrives: `Ok` ->
+//!    `accounts.mark_durable(&name)` and answer 201 with [`registered_json`]; `Err` ->
+//!    `accounts.delete(&name)` and answer 503 (never 201: the record may not be on disk).
+//!    If `durable` already, answer at once.
+//! 2. Miner login: `accounts.get(login)`; on activity `if accounts.touch(name, now)
+//!    { writer.submit(Op::Touch { .. }) }`, which asks at most once an hour per account.
+//! 3. Deletion and expiry: `accounts.delete(name)` then `Op::Delete`; `accounts.expired`
+//!    lists candidates for an `expire-after` setting.
+//! 4. Shutdown: submit the touches from [`Accounts::take_unpersisted_touches`], then drop
+//!    the writer, which finishes what is queued.
 
 mod registration;
 mod store;
+mod writer;
 
 pub use registration::{MAX_ALGO_LEN, MAX_CREDENTIAL_LEN, MAX_POOL_LEN, RegError, Registration, parse_registration};
 pub use store::{LoadReport, Op, Store, StoreError};
+pub use writer::{Done, StoreWriter, Ticket};
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
