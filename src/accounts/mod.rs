@@ -53,8 +53,11 @@ pub struct Account {
     pub name: String,
     /// `host:port`.
     pub pool: String,
+    /// The pool login.
     pub user: String,
+    /// The pool password; never logged (`Debug` prints `********`).
     pub password: String,
+    /// The algorithm to announce to miners, if the user named one.
     pub algo: Option<String>,
     /// Unix seconds.
     pub created: u64,
@@ -218,6 +221,7 @@ impl Accounts {
         self.by_name.len()
     }
 
+    /// No accounts at all.
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }

@@ -47,6 +47,7 @@ impl fmt::Debug for Registration {
 pub struct RegError {
     /// 400 when the body is not the expected JSON shape, 422 when a value is unacceptable.
     pub status: u16,
+    /// For the user; names the field, never quotes the password.
     pub message: String,
 }
 
