@@ -35,6 +35,8 @@
 //! - [`stats`]: counters, hashrate windows (fixed rings) and worker records, fed by the loop
 //!   with `now` so tests drive time.
 //! - [`ratelimit`]: per-address token buckets and bans. [`logs`]: access and share logs.
+//! - [`accounts`]: users' pool credentials registered under random names (miners log in
+//!   with the name), kept in a crash-safe append-only file written off the loop.
 //!
 //! The binaries: `stratum-proxy` (`main.rs`), and the test tools `testpool` and `minersim`
 //! (`src/bin/`), which share no code with the library on purpose: they check its arithmetic.
@@ -46,6 +48,7 @@
 //! to the miner through the mapper's pending table. Submits gathered during one loop pass
 //! go to each pool in a single write.
 
+pub mod accounts;
 pub mod config;
 pub mod http;
 pub mod logs;
