@@ -1,7 +1,9 @@
 //! Loading `config.json` (xmrig-proxy compatible keys) by walking a `serde_json::Value`,
 //! so that every error names the field path (`pools[1].url`) and the reason.
 
-use super::{Bind, BindKind, Config, ConfigError, HttpConfig, JumpBind, Mode, PoolConfig, RateLimit, TlsConfig, WorkersMode};
+use super::{
+    AccountsConfig, Bind, BindKind, Config, ConfigError, HttpConfig, JumpBind, Mode, PoolConfig, RateLimit, TlsConfig, WorkersMode,
+};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -40,6 +42,8 @@ impl Default for Config {
             max_upstreams: 0,
             verbose: false,
             print_time_secs: 60,
+            accounts: AccountsConfig { enabled: false, store: "accounts.db".to_string(), expire_after_secs: 0 },
+            pools_algo: Default::default(),
         }
     }
 }
@@ -125,6 +129,25 @@ pub fn parse_str(text: &str) -> R<Config> {
                     "ban-duration" => set(&mut rl.ban_duration_secs, opt_u64(v, p, MAX_SECS)?),
                     _ => ignore(p),
                 }
+                Ok(())
+            })?,
+            "accounts" => each(v, k, |k, v, p| {
+                let a = &mut c.accounts;
+                match k {
+                    "enabled" => set(&mut a.enabled, opt_bool(v, p)?),
+                    "store" => set(&mut a.store, opt_nonempty(v, p)?),
+                    "expire-after" => set(&mut a.expire_after_secs, opt_u64(v, p, 10 * 365 * 86_400)?),
+                    _ => ignore(p),
+                }
+                Ok(())
+            })?,
+            "pools-algo" => each(v, k, |pool, v, p| {
+                check_host_port(pool).map_err(|r| err(p, format!("the key {r}")))?;
+                let algo = opt_nonempty(v, p)?.ok_or_else(|| err(p, "expected an algorithm name"))?;
+                if algo.len() > 32 || !algo.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(err(p, "expected an algorithm name (up to 32 printable characters)"));
+                }
+                c.pools_algo.insert(pool.to_ascii_lowercase(), algo);
                 Ok(())
             })?,
             "access-password" => c.access_password = opt_nonempty(v, k)?,
@@ -334,10 +357,11 @@ fn opt_weight(v: &Value, p: &str) -> R<Option<u32>> {
 }
 
 /// Checks that need the whole config, after the command line is applied: every stratum
-/// port's pool group has an enabled pool to mine to.
+/// port's pool group has an enabled pool to mine to (with accounts on, a port may have
+/// none: only registered accounts mine there).
 pub fn validate(c: &Config) -> R<()> {
     for (i, bind) in c.binds.iter().enumerate() {
-        if bind.kind != BindKind::Stratum {
+        if bind.kind != BindKind::Stratum || c.accounts.enabled {
             continue;
         }
         if !c.pools.iter().any(|p| p.enabled && p.group == bind.group) {
@@ -589,6 +613,22 @@ mod tests {
         // Transparent ports have no pools to mine to.
         let jump = parse_str(r#"{"bind":[{"port":1,"mode":"transparent","target":"t:1","pool-group":"none"}]}"#).unwrap();
         assert_eq!(validate(&jump), Ok(()));
+    }
+
+    #[test]
+    fn accounts_and_the_pools_algorithm_table() {
+        let c = parse_str(
+            r#"{"accounts":{"enabled":true,"store":"/var/lib/sp/a.db","expire-after":86400},"bind":[{"port":1}],
+            "pools-algo":{"Pool.Example:3333":"rx/0","b:1":"sha256d"}}"#,
+        )
+        .unwrap();
+        assert_eq!((c.accounts.enabled, c.accounts.store.as_str(), c.accounts.expire_after_secs), (true, "/var/lib/sp/a.db", 86400));
+        assert_eq!(c.pools_algo.get("pool.example:3333").map(String::as_str), Some("rx/0"));
+        assert_eq!(validate(&c), Ok(()), "with accounts on, a port needs no pools of its own");
+        assert_eq!(fail(r#"{"pools-algo":{"nohost":"rx/0"}}"#).field, "pools-algo.nohost");
+        assert_eq!(fail(r#"{"pools-algo":{"a:1":7}}"#).field, "pools-algo.a:1");
+        assert_eq!(fail(r#"{"pools-algo":{"a:1":"r x"}}"#).field, "pools-algo.a:1");
+        assert_eq!(fail(r#"{"accounts":{"enabled":"yes"}}"#).field, "accounts.enabled");
     }
 
     #[test]

@@ -119,6 +119,16 @@ pub struct HttpConfig {
     pub restricted: bool,
 }
 
+/// Accounts registered through the REST API (`"accounts"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountsConfig {
+    pub enabled: bool,
+    /// The store file (created mode 0600 when missing).
+    pub store: String,
+    /// Accounts with no miner activity this long are removed; 0 = never.
+    pub expire_after_secs: u64,
+}
+
 /// Per-IP connection rate limiting; 0 disables.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RateLimit {
@@ -152,6 +162,10 @@ pub struct Config {
     pub verbose: bool,
     /// Seconds between console summary lines (`print-time`); 0 = the default, 60 s.
     pub print_time_secs: u64,
+    pub accounts: AccountsConfig,
+    /// The algorithm of known pools, by `host:port` (`"pools-algo"`): what an account's
+    /// pool mines when its registration does not say.
+    pub pools_algo: std::collections::BTreeMap<String, String>,
 }
 
 /// A configuration problem, naming the field (`pools[1].url`) and the reason.

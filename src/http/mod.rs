@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 /// Largest request head (request line and headers) we read.
 pub const MAX_HEAD: usize = 8 * 1024;
-/// Largest request body we accept (and discard: every endpoint is a GET).
+/// Largest request body we accept (registrations are well under 1 KiB).
 pub const MAX_BODY: usize = 64 * 1024;
 const MAX_HEADERS: usize = 32;
 
@@ -20,6 +20,8 @@ pub struct Request {
     pub authorization: Option<String>,
     /// The client wants the connection kept open after the response.
     pub keep_alive: bool,
+    /// Bytes of the head: the body is `buf[head_len..len]`.
+    pub head_len: usize,
     /// Bytes of head and body this request used in the buffer.
     pub len: usize,
 }
@@ -58,7 +60,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
             let Ok(n) = value.parse::<usize>() else { return Parsed::Error(400) };
             body = n;
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            // Every endpoint is a GET; a streamed body is not worth supporting.
+            // Bodies are small registrations; a streamed body is not worth supporting.
             return Parsed::Error(411);
         } else if h.name.eq_ignore_ascii_case("connection") {
             if value.eq_ignore_ascii_case("close") {
@@ -77,13 +79,14 @@ pub fn parse(buf: &[u8]) -> Parsed {
         return Parsed::Partial;
     }
     let path = target.split('?').next().unwrap_or("").to_string();
-    Parsed::Complete(Request { method: method.to_string(), path, authorization, keep_alive, len: head_len + body })
+    Parsed::Complete(Request { method: method.to_string(), path, authorization, keep_alive, head_len, len: head_len + body })
 }
 
 /// The reason phrase xmrig-proxy uses (upper case, underscores).
 pub fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        201 => "CREATED",
         204 => "NO_CONTENT",
         400 => "BAD_REQUEST",
         401 => "UNAUTHORIZED",
@@ -92,6 +95,7 @@ pub fn reason(status: u16) -> &'static str {
         405 => "METHOD_NOT_ALLOWED",
         411 => "LENGTH_REQUIRED",
         413 => "PAYLOAD_TOO_LARGE",
+        422 => "UNPROCESSABLE_ENTITY",
         503 => "SERVICE_UNAVAILABLE",
         _ => "ERROR",
     }

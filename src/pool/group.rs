@@ -47,6 +47,8 @@ pub struct Lane {
 #[derive(Debug)]
 pub struct Group {
     pub name: Box<str>,
+    /// The account this group was made for (see `accounts`); `None` for config groups.
+    pub account: Option<Box<str>>,
     /// The group's enabled pools, in config order.
     pub pools: Vec<PoolConfig>,
     pub lanes: Vec<Lane>,
@@ -69,7 +71,7 @@ impl Group {
         let lanes = lanes_for(&pools);
         let meters = pools.iter().map(|_| HashWindows::new(now)).collect();
         let loads = vec![0.0; lanes.len()];
-        Group { name: name.into(), pools, lanes, hashrate: HashWindows::new(now), meters, loads, unit_load: 1.0 }
+        Group { name: name.into(), account: None, pools, lanes, hashrate: HashWindows::new(now), meters, loads, unit_load: 1.0 }
     }
 
     /// True when some pool has a weight: lanes are mined side by side.
@@ -189,10 +191,12 @@ impl Groups {
 
     /// Applies a new pool list: groups whose pools changed get new lanes (returned, so
     /// the loop restarts their upstreams); other groups are left exactly as they are.
-    /// Groups no pool names any more keep their name with no pools.
+    /// Groups no pool names any more keep their name with no pools. Account groups are
+    /// not the config's and are never touched here.
     pub fn reconfigure(&mut self, pools: &[PoolConfig], now: u32) -> Vec<GroupId> {
         // Every known name, then new ones in config order; a name keeps its id for ever.
-        let mut wanted: Vec<(String, Vec<PoolConfig>)> = self.groups.iter().map(|(_, g)| (g.name.to_string(), Vec::new())).collect();
+        let mut wanted: Vec<(String, Vec<PoolConfig>)> =
+            self.groups.iter().filter(|(_, g)| g.account.is_none()).map(|(_, g)| (g.name.to_string(), Vec::new())).collect();
         for p in pools.iter().filter(|p| p.enabled) {
             match wanted.iter_mut().find(|(n, _)| *n == p.group) {
                 Some((_, list)) => list.push(p.clone()),
@@ -214,6 +218,29 @@ impl Groups {
         }
         changed.sort();
         changed
+    }
+
+    /// Most groups at once (ids are 16 bits; the default group and the config's come first).
+    pub const MAX: usize = u16::MAX as usize;
+
+    /// Makes the group of account `name`: one pool, its credentials. Its group name is
+    /// `account:NAME`, which no config group can be called. `None` when the table is full.
+    pub fn add_account(&mut self, name: &str, pool: PoolConfig, now: u32) -> Option<GroupId> {
+        if self.groups.len() >= Self::MAX {
+            return None;
+        }
+        let id = self.insert(&format!("account:{name}"), vec![pool], now);
+        if let Some(g) = self.get_mut(id) {
+            g.account = Some(name.into());
+        }
+        Some(id)
+    }
+
+    /// Removes a group (an account that was deleted); its id may be reused later.
+    pub fn remove(&mut self, id: GroupId) -> Option<Group> {
+        let g = self.groups.try_remove(usize::from(id.0))?;
+        self.by_name.remove(&g.name);
+        Some(g)
     }
 
     /// The group called `name`.
@@ -333,6 +360,18 @@ mod tests {
         after.retain(|p| p.group != "x");
         assert_eq!(g.reconfigure(&after, 7), vec![x], "a group whose pools all went is changed, and kept by name");
         assert!(g.get(x).unwrap().pools.is_empty());
+    }
+
+    #[test]
+    fn account_groups_come_and_go_and_reloads_leave_them_alone() {
+        let mut g = Groups::from_pools(&[pool("a:1", "default", None)], 0);
+        let id = g.add_account("0123456789abcdef", PoolConfig { user: "acct".into(), ..PoolConfig::new("p:1") }, 0).unwrap();
+        assert_eq!(g.get(id).unwrap().name.as_ref(), "account:0123456789abcdef");
+        assert_eq!(g.get(id).unwrap().account.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(g.reconfigure(&[pool("b:1", "default", None)], 1), vec![crate::DEFAULT_GROUP]);
+        assert_eq!(g.get(id).unwrap().pools[0].user, "acct", "the account's pool is its own");
+        assert!(g.remove(id).is_some());
+        assert!(g.get(id).is_none() && g.find("account:0123456789abcdef").is_none());
     }
 
     #[test]

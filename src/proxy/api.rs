@@ -3,6 +3,7 @@
 //! units (H/s). Rendered on request from the loop's own structs; nothing is kept for it.
 
 use super::Proxy;
+use super::accounts::Answer;
 use super::miner::MinerState;
 use crate::GroupId;
 use crate::config::{Mode, WorkersMode};
@@ -43,14 +44,23 @@ pub fn rss_bytes() -> u64 {
 }
 
 impl Proxy {
-    /// Routes one request after the access checks.
-    pub(super) fn api(&self, req: &Request, now: Instant) -> Reply {
+    /// Routes one request: the access token first, then the accounts API (which may have
+    /// to wait for the disk), then the monitoring endpoints.
+    pub(super) fn route(&mut self, req: &Request, body: &[u8], now: Instant) -> Answer {
         if let Some(token) = self.cfg.http.access_token.as_deref() {
             let given = req.authorization.as_deref().and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
             if !constant_time_eq(given.trim().as_bytes(), token.as_bytes()) {
-                return error(401);
+                return Answer::Now(error(401));
             }
         }
+        if let Some(answer) = self.accounts_api(req, body, now) {
+            return answer;
+        }
+        Answer::Now(self.api(req, now))
+    }
+
+    /// The monitoring endpoints (after the access checks).
+    fn api(&self, req: &Request, now: Instant) -> Reply {
         match req.method.as_str() {
             "GET" => {}
             "OPTIONS" => return (204, "", Vec::new()),

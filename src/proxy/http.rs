@@ -3,6 +3,7 @@
 //! but its own socket.
 
 use super::Proxy;
+use super::accounts::Answer;
 use crate::http::{self, Parsed};
 use crate::net::{Conn, Source};
 use mio::Interest;
@@ -26,6 +27,9 @@ pub(super) struct HttpClient {
     last_active: Instant,
     /// Close once the queued response is written.
     closing: bool,
+    /// Waiting for the store write with this ticket before answering (and before reading
+    /// the next pipelined request), with the request's keep-alive.
+    waiting: Option<(u64, bool)>,
 }
 
 /// Binds the API listener when the config enables it.
@@ -74,7 +78,13 @@ impl Proxy {
             if self.poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE).is_err() {
                 continue;
             }
-            entry.insert(HttpClient { conn: Conn::new(stream, MAX_HTTP_OUT), buf: Vec::new(), last_active: now, closing: false });
+            entry.insert(HttpClient {
+                conn: Conn::new(stream, MAX_HTTP_OUT),
+                buf: Vec::new(),
+                last_active: now,
+                closing: false,
+                waiting: None,
+            });
         }
     }
 
@@ -120,7 +130,7 @@ impl Proxy {
     fn http_serve(&mut self, key: usize, now: Instant) {
         loop {
             let Some(client) = self.http_clients.get_mut(key) else { return };
-            if client.closing || client.buf.is_empty() {
+            if client.closing || client.buf.is_empty() || client.waiting.is_some() {
                 return;
             }
             let mut out = Vec::new();
@@ -132,8 +142,14 @@ impl Proxy {
                     client.buf = Vec::new();
                 }
                 Parsed::Complete(req) => {
-                    client.buf.drain(..req.len);
-                    let (status, ctype, body) = self.api(&req, now);
+                    let body: Vec<u8> = client.buf.drain(..req.len).skip(req.head_len).collect();
+                    let (status, ctype, body) = match self.route(&req, &body, now) {
+                        Answer::Now(reply) => reply,
+                        Answer::Wait(ticket) => {
+                            self.http_clients[key].waiting = Some((ticket, req.keep_alive));
+                            return;
+                        }
+                    };
                     let client = &mut self.http_clients[key];
                     http::respond(&mut out, status, ctype, &body, req.keep_alive);
                     client.closing = !req.keep_alive;
@@ -142,6 +158,28 @@ impl Proxy {
             let client = &mut self.http_clients[key];
             if client.conn.send(&out).is_err() {
                 return self.http_close(key);
+            }
+        }
+    }
+
+    /// The store finished the write clients were waiting on: they get `reply`, then their
+    /// next pipelined requests are served.
+    pub(super) fn http_answer_waiting(&mut self, ticket: u64, reply: &super::api::Reply, now: Instant) {
+        let keys: Vec<usize> =
+            self.http_clients.iter().filter(|(_, c)| c.waiting.is_some_and(|(t, _)| t == ticket)).map(|(k, _)| k).collect();
+        for key in keys {
+            let Some(client) = self.http_clients.get_mut(key) else { continue };
+            let keep_alive = client.waiting.take().is_some_and(|(_, k)| k);
+            let mut out = Vec::new();
+            http::respond(&mut out, reply.0, reply.1, &reply.2, keep_alive);
+            client.closing = !keep_alive;
+            if client.conn.send(&out).is_err() {
+                self.http_close(key);
+                continue;
+            }
+            self.http_serve(key, now);
+            if self.http_clients.get(key).is_some_and(|c| c.closing && c.conn.queued() == 0) {
+                self.http_close(key);
             }
         }
     }

@@ -270,7 +270,11 @@ impl Proxy {
         }
         let (user, custom_diff) = custom_diff::split(wallet, self.cfg.custom_diff);
         let algos = AlgoSet::from_names(login.algos.iter().map(String::as_str));
-        let group = self.miners[id.0].group;
+        let group = match self.login_group(id, user) {
+            Ok(g) => g,
+            Err(e) => return self.refuse_login(id, &req_id, e),
+        };
+        self.miners[id.0].group = group;
         let assigned = match self.place(group, id, now) {
             Ok(a) => a,
             Err(e) => return self.refuse_login(id, &req_id, e),

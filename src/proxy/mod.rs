@@ -7,6 +7,7 @@
 //! never reused within a batch).
 
 mod accounting;
+mod accounts;
 mod api;
 mod custom_diff;
 mod http;
@@ -116,6 +117,8 @@ pub struct Proxy {
     groups: Groups,
     /// Groups to rebalance at the next tick (a pool of theirs went up or down).
     rebalance_due: Vec<GroupId>,
+    /// Registered accounts, when enabled.
+    accounts: Option<accounts::AccountBook>,
     stats: Stats,
     workers: Workers,
     /// Shared wallet and agent strings of logged-in miners.
@@ -181,6 +184,7 @@ impl Proxy {
             splitter,
             groups,
             rebalance_due: Vec::new(),
+            accounts: None,
             stats: Stats::new(0),
             workers,
             interner: intern::Interner::default(),
@@ -206,6 +210,7 @@ impl Proxy {
             next_print: now + print_every(cfg_print),
             started: now,
         };
+        proxy.open_accounts()?;
         proxy.resolve_jump_targets(now);
         Ok(proxy)
     }
@@ -261,6 +266,7 @@ impl Proxy {
                 && (self.splitter.pending() == 0 || now >= deadline)
             {
                 self.print_summary(now);
+                self.close_accounts();
                 log::info!("stopped");
                 return Ok(());
             }
@@ -284,7 +290,10 @@ impl Proxy {
                     Some(Source::Signal) => self.on_signal(now),
                     Some(Source::Hangup) => self.on_hangup(now),
                     Some(Source::Waker) if self.stop_flag.load(Ordering::SeqCst) => self.begin_stop(now),
-                    Some(Source::Waker) => self.resolved(now),
+                    Some(Source::Waker) => {
+                        self.resolved(now);
+                        self.accounts_done(now);
+                    }
                     Some(Source::HttpListener) => self.http_accept(now),
                     Some(Source::Http(key)) => self.http_event(key, event.is_readable(), event.is_writable(), now),
                     Some(Source::JumpClient(key)) => self.jump_event(key, jump::Side::Client, event, now),
@@ -377,6 +386,7 @@ impl Proxy {
         self.incoming_tick(now);
         self.upstream_tick(now);
         self.rebalance_tick(now);
+        self.accounts_tick(now);
         self.collect_idle_upstreams(now);
         if now >= self.next_print {
             self.next_print = now + self.print_every();

@@ -358,6 +358,15 @@ impl Proxy {
         self.rebalance_due.push(group);
     }
 
+    /// Removes an upstream at once (its account went away): submits in flight are answered
+    /// as not delivered and the connection closes.
+    pub(super) fn drop_upstream(&mut self, uid: UpstreamId, now: Instant) {
+        self.drop_connection(uid, now);
+        if let Some((uid, link)) = self.splitter.remove(uid) {
+            self.close_link(uid, link);
+        }
+    }
+
     /// Closes a removed upstream's pool connection for good.
     pub(super) fn close_link(&mut self, uid: UpstreamId, mut link: Link) {
         log::debug!("upstream #{} closed", uid.0);

@@ -178,6 +178,11 @@ impl<L> Splitter<L> {
         expired.into_iter().map(|id| (UpstreamId(id), self.upstreams.remove(id).link)).collect()
     }
 
+    /// Removes an upstream at once (its account was deleted); returns its link to close.
+    pub fn remove(&mut self, id: UpstreamId) -> Option<(UpstreamId, L)> {
+        self.upstreams.try_remove(id.0).map(|u| (id, u.link))
+    }
+
     pub fn get(&self, id: UpstreamId) -> Option<&Upstream<L>> {
         self.upstreams.get(id.0)
     }

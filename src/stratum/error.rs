@@ -19,6 +19,8 @@ pub enum StratumError {
     Duplicate,
     ProxyFull,
     InvalidMethod,
+    /// The login names no registered account and the port has no pools of its own.
+    UnknownAccount,
     /// The miner's algorithm list does not include the upstream's algorithm.
     UnsupportedAlgo(String),
     /// The upstream is reconnecting; the share cannot reach any pool.
@@ -43,6 +45,7 @@ impl StratumError {
             Self::Duplicate => "Duplicate share",
             Self::ProxyFull => "Proxy is full, try again later",
             Self::InvalidMethod => "Invalid method",
+            Self::UnknownAccount => "Unknown account: register pool credentials at /api/v1/users and log in with the name",
             Self::UnsupportedAlgo(_) => "Unsupported algorithm",
             Self::PoolUnavailable => "Pool connection lost, share not sent",
             Self::Pool(msg) => msg,

@@ -71,6 +71,14 @@ pub struct PoolState {
     closed: usize,
     /// The pool's port, in its job ids: two pools never hand out the same job id.
     port: u16,
+    /// The algorithm of its jobs ("rx/0" when empty).
+    pub algo: String,
+}
+
+impl PoolState {
+    fn algo(&self) -> &str {
+        if self.algo.is_empty() { "rx/0" } else { &self.algo }
+    }
 }
 
 impl PoolState {
@@ -136,7 +144,7 @@ impl MockPool {
         let mut conns = std::mem::take(&mut st.conns);
         for (i, c) in conns.iter_mut().enumerate() {
             let msg = json!({"jsonrpc": "2.0", "method": "job", "params": {
-                "blob": blob(i, seq), "job_id": job_id, "target": target, "algo": "rx/0", "height": 100 + seq, "id": format!("sess-{i}")}});
+                "blob": blob(i, seq), "job_id": job_id, "target": target, "algo": st.algo(), "height": 100 + seq, "id": format!("sess-{i}")}});
             let _ = c.write_all(format!("{msg}\n").as_bytes());
         }
         st.conns = conns;
@@ -216,7 +224,7 @@ fn serve_lines(stream: TcpStream, idx: usize, state: &Mutex<PoolState>, stop: &A
                 st.logins.push(req["params"].clone());
                 st.job_seq = st.job_seq.max(1);
                 let job = json!({"blob": blob(idx, st.job_seq), "job_id": format!("job-{}-{}", st.port, st.job_seq),
-                    "target": target_for(st.diff), "algo": "rx/0", "height": 100});
+                    "target": target_for(st.diff), "algo": st.algo(), "height": 100});
                 let job = if st.no_login_job { Value::Null } else { job };
                 Some(json!({"id": id, "jsonrpc": "2.0", "error": null,
                     "result": {"id": format!("sess-{idx}"), "job": job, "extensions": ["algo", "keepalive"], "status": "OK"}}))
@@ -429,13 +437,20 @@ impl RunningProxy {
 
     /// Starts with `file` as the config file to watch (and reload).
     pub fn start_with_file(cfg: Config, file: Option<std::path::PathBuf>) -> RunningProxy {
+        Self::start_prepared(cfg, move |proxy| {
+            if let Some(f) = file {
+                proxy.set_config_file(f);
+            }
+        })
+    }
+
+    /// Starts after `prepare` had the bound proxy (to set test hooks).
+    pub fn start_prepared(cfg: Config, prepare: impl FnOnce(&mut Proxy) + Send + 'static) -> RunningProxy {
         let _ = env_logger::builder().is_test(true).try_init();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let mut proxy = Proxy::bind(cfg).expect("proxy binds");
-            if let Some(f) = file {
-                proxy.set_config_file(f);
-            }
+            prepare(&mut proxy);
             let fingerprint = proxy.tls_fingerprint().map(str::to_string);
             tx.send((proxy.local_addrs(), fingerprint, proxy.http_addr(), proxy.stop_handle())).unwrap();
             proxy.run().expect("proxy runs");
@@ -507,6 +522,15 @@ pub fn parse_http(text: &str) -> HttpReply {
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text, ""));
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     HttpReply { status, head: head.to_string(), body: body.to_string() }
+}
+
+/// `method path` with a JSON body and optional extra header lines, `Connection: close`.
+pub fn http_send(addr: SocketAddr, method: &str, path: &str, body: &str, extra: &str) -> HttpReply {
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    http_raw(addr, format!("{head}{body}").as_bytes())
 }
 
 /// GET `path` with optional extra header lines, `Connection: close`.
