@@ -32,6 +32,29 @@ fn start(args: &[&str]) -> (Child, SocketAddr) {
     (child, addr)
 }
 
+/// Starts the binary with the HTTP API on and waits for its stratum and API addresses.
+fn start_with_api(args: &[&str]) -> (Child, SocketAddr, SocketAddr) {
+    let mut child = Command::new(BIN).args(args).env("RUST_LOG", "info").stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            for (key, tag) in [("listening on ", 's'), ("HTTP API on http://", 'h')] {
+                if let Some(addr) = line.split(key).nth(1) {
+                    let _ = tx.send((tag, addr.split_whitespace().next().unwrap_or("").to_string()));
+                }
+            }
+        }
+    });
+    let (mut stratum, mut api) = (None, None);
+    while stratum.is_none() || api.is_none() {
+        let (tag, addr) = rx.recv_timeout(WAIT).expect("proxy logs its addresses");
+        let addr: SocketAddr = addr.parse().unwrap();
+        if tag == 's' { stratum = Some(addr) } else { api = Some(addr) }
+    }
+    (child, stratum.unwrap(), api.unwrap())
+}
+
 fn signal(child: &Child, sig: &str) {
     assert!(Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap().success());
 }
@@ -93,5 +116,60 @@ fn sighup_reopens_the_logs_and_sigterm_stops() {
     signal(&child, "-TERM");
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn kill_9_in_a_registration_burst_loses_no_acknowledged_account() {
+    let dir = temp_dir("kill9");
+    let cfg = dir.join("config.json");
+    let store = dir.join("accounts.db");
+    std::fs::write(
+        &cfg,
+        serde_json::json!({"bind": ["127.0.0.1:0"], "accounts": {"enabled": true, "store": store},
+            "http": {"enabled": true, "host": "127.0.0.1", "port": 0, "access-token": "t", "restricted": false}})
+        .to_string(),
+    )
+    .unwrap();
+    let auth = "Authorization: Bearer t\r\n";
+    let mut acknowledged: Vec<String> = Vec::new();
+    for round in 0..4u64 {
+        let (mut child, _, api) = start_with_api(&["-c", cfg.to_str().unwrap()]);
+        // Register until the kill lands: a different moment in each round.
+        let stop_after = std::time::Instant::now() + std::time::Duration::from_millis(150 + round * 70);
+        let mut i = 0;
+        while std::time::Instant::now() < stop_after {
+            let body = serde_json::json!({"pool": "pool.example:3333", "user": format!("user-{round}-{i}"), "password": "p"}).to_string();
+            let r = http_send(api, "POST", "/api/v1/users", &body, auth);
+            if r.status == 201 {
+                acknowledged.push(r.json()["name"].as_str().unwrap().to_string());
+            }
+            i += 1;
+        }
+        // A burst in flight while the process dies.
+        let burst: Vec<_> = (0..8)
+            .map(|k| {
+                let body =
+                    serde_json::json!({"pool": "pool.example:3333", "user": format!("burst-{round}-{k}"), "password": "p"}).to_string();
+                std::thread::spawn(move || {
+                    let r = http_send(api, "POST", "/api/v1/users", &body, auth);
+                    (r.status == 201).then(|| r.json()["name"].as_str().unwrap_or_default().to_string())
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(2 + round));
+        signal(&child, "-KILL");
+        let _ = child.wait();
+        acknowledged.extend(burst.into_iter().filter_map(|h| h.join().ok().flatten()));
+    }
+    assert!(acknowledged.len() > 10, "the burst registered something: {}", acknowledged.len());
+    let (mut child, _, api) = start_with_api(&["-c", cfg.to_str().unwrap()]);
+    let list = http_get(api, "/api/v1/users", auth).json();
+    let names: Vec<&str> = list.as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
+    for name in &acknowledged {
+        assert!(names.contains(&name.as_str()), "acknowledged account {name} lost after kill -9");
+    }
+    signal(&child, "-TERM");
+    let _ = child.wait();
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -21,17 +21,55 @@ fn each_miner_gets_its_own_upstream() {
     assert_eq!(pool.submits().len(), 1);
 }
 
+fn login_rig(proxy: &RunningProxy, user: &str, rig: &str) -> TestMiner {
+    let mut m = proxy.miner();
+    let id = m.send("login", serde_json::json!({"login": user, "pass": "x", "agent": "t", "rigid": rig}));
+    let reply = m.recv();
+    assert_eq!(reply["id"], id);
+    assert!(reply["error"].is_null(), "{reply}");
+    m.session = reply["result"]["id"].as_str().unwrap().to_string();
+    m.job = reply["result"]["job"].clone();
+    m
+}
+
+/// A round trip through the loop on another miner: every close before it has been reaped.
+fn sync(m: &mut TestMiner) {
+    let id = m.send("keepalived", serde_json::json!({"id": m.session.clone()}));
+    assert_eq!(m.recv()["id"], id);
+}
+
 #[test]
-fn without_reuse_a_departed_miners_upstream_closes() {
+fn without_reuse_a_departed_rigs_upstream_is_kept_for_that_rig_only() {
     let pool = MockPool::start(1000);
     let proxy = RunningProxy::start(config(Mode::Simple, &[pool.url()]));
-    let mut a = proxy.miner();
-    a.login();
+    let mut c = login_rig(&proxy, "WALLET", "rig-c");
+    let a = login_rig(&proxy, "WALLET", "rig-a");
     drop(a);
-    assert!(wait_until(WAIT, || pool.connections() == 1 && pool_closed(&pool)));
-    let mut b = proxy.miner();
-    b.login();
-    assert_eq!(pool.logins(), 2);
+    sync(&mut c);
+    // Another rig does not get the upstream rig-a left: it is held for rig-a.
+    let mut b = login_rig(&proxy, "WALLET", "rig-b");
+    assert_eq!(pool.logins(), 3);
+    assert!(!pool_closed(&pool), "held for the rig that left, for the grace period");
+    assert!(b.submit(1, 5000)["error"].is_null());
+}
+
+#[test]
+fn a_rig_that_comes_back_gets_its_upstream_job_and_difficulty_at_once() {
+    let pool = MockPool::start(10_000);
+    let proxy = RunningProxy::start(config(Mode::Simple, &[pool.url()]));
+    let mut c = login_rig(&proxy, "WALLET", "rig-c");
+    let a = login_rig(&proxy, "WALLET+3000", "rig-a");
+    assert_eq!(a.job["target"], target_for(3000));
+    let job_before = a.job_id();
+    drop(a);
+    sync(&mut c);
+    // Back, without its +3000 (a failover miner config, say): the last difficulty is kept.
+    let mut back = login_rig(&proxy, "WALLET", "rig-a");
+    assert_eq!(back.job_id(), job_before, "the last job, in the login reply");
+    assert_eq!(back.job["target"], target_for(3000), "and the last difficulty");
+    assert_eq!(pool.logins(), 2, "no new pool login: the upstream was kept for the rig");
+    assert!(back.submit(1, 20_000)["error"].is_null());
+    assert_eq!(pool.submits().len(), 1);
 }
 
 #[test]

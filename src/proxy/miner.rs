@@ -275,9 +275,13 @@ impl Proxy {
             Err(e) => return self.refuse_login(id, &req_id, e),
         };
         self.miners[id.0].group = group;
-        let assigned = match self.place(group, id, now) {
-            Ok(a) => a,
-            Err(e) => return self.refuse_login(id, &req_id, e),
+        let (assigned, custom_diff) = match self.unpark(user, login.rigid.as_deref(), group, id, now) {
+            // A rig back within the grace period keeps the difficulty it had unless it asks anew.
+            Some((a, kept)) => (a, if custom_diff == self.cfg.custom_diff { kept } else { custom_diff }),
+            None => match self.place(group, id, now) {
+                Ok(a) => (a, custom_diff),
+                Err(e) => return self.refuse_login(id, &req_id, e),
+            },
         };
         let session = self.rng.next();
         let clock = self.clock(now);
@@ -436,6 +440,7 @@ impl Proxy {
             {
                 self.close_link(uid, link);
             }
+            self.park(&miner, now);
             if let Some(route) = miner.route
                 && let Some((uid, link)) = self.splitter.logout(route.upstream(), route.slot, id, now)
             {

@@ -17,6 +17,7 @@ mod listen;
 mod miner;
 mod moves;
 mod reload;
+mod restore;
 mod route;
 mod upstream;
 mod work;
@@ -119,6 +120,8 @@ pub struct Proxy {
     rebalance_due: Vec<GroupId>,
     /// Registered accounts, when enabled.
     accounts: Option<accounts::AccountBook>,
+    /// Rigs that dropped recently, for session restore.
+    parked: restore::ParkedRigs,
     stats: Stats,
     workers: Workers,
     /// Shared wallet and agent strings of logged-in miners.
@@ -185,6 +188,7 @@ impl Proxy {
             groups,
             rebalance_due: Vec::new(),
             accounts: None,
+            parked: Default::default(),
             stats: Stats::new(0),
             workers,
             interner: intern::Interner::default(),
@@ -387,6 +391,7 @@ impl Proxy {
         self.upstream_tick(now);
         self.rebalance_tick(now);
         self.accounts_tick(now);
+        self.parked_tick(now);
         self.collect_idle_upstreams(now);
         if now >= self.next_print {
             self.next_print = now + self.print_every();

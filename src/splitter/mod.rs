@@ -40,6 +40,8 @@ pub struct Upstream<L> {
     pub lane: usize,
     pub mapper: Mapper,
     pub link: L,
+    /// Kept, even without miners, until then: a rig that dropped may come back to it.
+    pub held_until: Option<Instant>,
 }
 
 /// Where a miner was put.
@@ -104,7 +106,7 @@ impl<L: NewLink> Splitter<L> {
                 let mut idle: Vec<(usize, bool)> = self
                     .upstreams
                     .iter()
-                    .filter(|(_, u)| ours(u) && u.mapper.storage().active() == 0)
+                    .filter(|(_, u)| ours(u) && u.mapper.storage().active() == 0 && u.held_until.is_none_or(|t| now >= t))
                     .map(|(id, u)| (id, u.mapper.is_live()))
                     .collect();
                 idle.sort_by_key(|&(id, live)| (!live, id));
@@ -119,12 +121,21 @@ impl<L: NewLink> Splitter<L> {
         }
         let mut mapper = Mapper::new(self.mode == Mode::NiceHash, self.algo_ext, now);
         let slot = mapper.add(miner).ok_or(StratumError::ProxyFull)?;
-        let id = self.upstreams.insert(Upstream { group, lane, mapper, link: L::new(now) });
+        let id = self.upstreams.insert(Upstream { group, lane, mapper, link: L::new(now), held_until: None });
         Ok(Assigned { upstream: UpstreamId(id), slot, created: true })
     }
 }
 
 impl<L> Splitter<L> {
+    /// Puts a miner on upstream `id` of `group` (a rig coming back to the upstream it left),
+    /// when that upstream still exists and has a free slot.
+    pub fn place_on(&mut self, id: UpstreamId, group: GroupId, miner: MinerId) -> Option<Assigned> {
+        let u = self.upstreams.get_mut(id.0).filter(|u| u.group == group)?;
+        let slot = u.mapper.add(miner)?;
+        u.held_until = None;
+        Some(Assigned { upstream: id, slot, created: false })
+    }
+
     /// Detaches a miner (its slot is dead until the upstream's next job). Returns the
     /// upstream, removed, when it should close at once (simple mode without reuse).
     pub fn logout(&mut self, upstream: UpstreamId, slot: u8, miner: MinerId, now: Instant) -> Option<(UpstreamId, L)> {
@@ -145,7 +156,7 @@ impl<L> Splitter<L> {
         let u = self.upstreams.get(upstream.0)?;
         // Submits still in flight keep the upstream until they are answered (collect_idle
         // removes it then), so their outcome is counted.
-        let unused = u.mapper.storage().active() == 0 && u.mapper.pending_count() == 0;
+        let unused = u.mapper.storage().active() == 0 && u.mapper.pending_count() == 0 && u.held_until.is_none();
         if self.mode == Mode::Simple && self.reuse_timeout.is_zero() && unused {
             return Some((upstream, self.upstreams.remove(upstream.0).link));
         }
@@ -164,7 +175,9 @@ impl<L> Splitter<L> {
         let mut kept: Vec<(GroupId, usize)> = Vec::new();
         let mut expired = Vec::new();
         for (id, u) in &self.upstreams {
-            let idle = u.mapper.pending_count() == 0 && u.mapper.idle_since.is_some_and(|t| now.saturating_duration_since(t) >= hold);
+            let held = u.held_until.is_some_and(|t| now < t);
+            let idle =
+                !held && u.mapper.pending_count() == 0 && u.mapper.idle_since.is_some_and(|t| now.saturating_duration_since(t) >= hold);
             if !idle {
                 continue;
             }
@@ -339,6 +352,22 @@ mod tests {
         let gone: Vec<UpstreamId> = s.collect_idle(later, |g, lane| g == G0 && lane == 0).into_iter().map(|(id, _)| id).collect();
         assert_eq!(gone, vec![c.upstream], "lane 0 keeps one upstream to retry its pool through");
         assert!(s.get(a.upstream).is_some());
+    }
+
+    #[test]
+    fn a_held_upstream_waits_for_its_rig_even_in_simple_mode() {
+        let mut s: Splitter = Splitter::new(Mode::Simple, 0, Duration::ZERO, true);
+        let t = Instant::now();
+        let a = s.place(G0, 0, MinerId(0), t).unwrap();
+        s.get_mut(a.upstream).unwrap().held_until = Some(t + Duration::from_secs(60));
+        assert_eq!(s.logout(a.upstream, a.slot, MinerId(0), t), None, "not closed at once while held");
+        assert!(s.collect_idle(t + Duration::from_secs(59), |_, _| false).is_empty());
+        assert_eq!(s.place_on(a.upstream, G1, MinerId(1)), None, "only for its own group");
+        let back = s.place_on(a.upstream, G0, MinerId(1)).unwrap();
+        assert_eq!((back.upstream, back.created), (a.upstream, false));
+        s.get_mut(a.upstream).unwrap().held_until = Some(t + Duration::from_secs(60));
+        s.logout(a.upstream, back.slot, MinerId(1), t);
+        assert_eq!(s.collect_idle(t + Duration::from_secs(60), |_, _| false), vec![(a.upstream, ())], "collected once the hold is over");
     }
 
     #[test]
