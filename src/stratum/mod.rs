@@ -6,6 +6,7 @@ pub mod difficulty;
 pub mod error;
 pub mod job;
 pub mod request;
+pub mod v1;
 pub mod write;
 
 pub use error::StratumError;

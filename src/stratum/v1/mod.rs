@@ -1,0 +1,7 @@
+//! Stratum v1, the Bitcoin-family dialect, without sockets.
+
+pub mod header;
+pub mod job;
+
+#[cfg(test)]
+mod fixtures;
