@@ -8,7 +8,7 @@
 //! the newest sequence first seen by any miner more than 2 s ago is taken; every miner that is still
 //! logged in and whose last received sequence is below it counts as one missed-job miner.
 
-#[path = "common/mod.rs"]
+#[path = "../common/mod.rs"]
 mod common;
 
 use common::{Stop, hex, now_micros, unhex};

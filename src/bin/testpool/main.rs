@@ -4,7 +4,7 @@
 //! number is embedded in it) and a new job every `--job-interval` seconds. Shares are validated
 //! (session, job id, nonce, result, duplicates, difficulty) and counted.
 
-#[path = "common/mod.rs"]
+#[path = "../common/mod.rs"]
 mod common;
 
 use common::{Stop, hex, now_micros, unhex};
