@@ -26,6 +26,9 @@ const AUTHORIZE_ID: u64 = 3;
 const EXTRANONCE_ID: u64 = 4;
 /// Nonces one miner hashes before the next miner's turn.
 const SLICE: u32 = 512;
+/// Hashes between looks at the clock (scrypt looks after every hash: one costs
+/// milliseconds in a debug build).
+const CLOCK_EVERY: u32 = 64;
 
 /// One v1 miner's mining state.
 #[derive(Default)]
@@ -246,7 +249,10 @@ impl Sim {
                 let mut found = Vec::new();
                 let m = &mut self.miners[i].v1;
                 let Some((h, mid)) = m.work.as_mut() else { continue };
-                for _ in 0..SLICE {
+                for k in 0..SLICE {
+                    if (algo == Algo::Scrypt || k % CLOCK_EVERY == 0) && k > 0 && Instant::now() >= until {
+                        break;
+                    }
                     let nonce = m.nonce;
                     h[76..80].copy_from_slice(&nonce.to_le_bytes());
                     let hash = match algo {
