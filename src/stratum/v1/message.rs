@@ -10,8 +10,8 @@
 //! Request ids are echoed back verbatim and never correlate anything upstream: cpuminer
 //! sends id 4 for every submit.
 
+use super::submit_params::parse_submit;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -77,6 +77,14 @@ pub struct VersionRolling {
     pub min_bit_count: u32,
 }
 
+impl VersionRolling {
+    /// The mask to grant: BIP 310's intersection of what the pool allows and what the
+    /// miner can roll.
+    pub fn grant(&self, pool_mask: u32) -> u32 {
+        self.mask & pool_mask
+    }
+}
+
 /// `mining.submit [worker, job_id, extranonce2, ntime, nonce, version_bits?]`, unvalidated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Submit<'a> {
@@ -135,7 +143,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request<'_>, Malformed> {
     let id = echo_id(env.id)?;
     let params = env.params.map(RawValue::get).unwrap_or("null");
     let method = match &*env.method {
-        "mining.submit" => Method::Submit(submit(params)),
+        "mining.submit" => Method::Submit(parse_submit(params)),
         "mining.subscribe" => {
             let p = list(params);
             Method::Subscribe { agent: string_at(&p, 0), session: string_at(&p, 1) }
@@ -198,91 +206,6 @@ fn configure(p: &[Value]) -> Configure {
     Configure { extensions, version_rolling, minimum_difficulty }
 }
 
-fn submit(params: &str) -> Submit<'_> {
-    serde_json::from_str::<SubmitParams<'_>>(params).map(|p| p.0).unwrap_or_default()
-}
-
-/// Submit params read straight from the array: the first six elements as strings (others
-/// as empty), anything after them skipped.
-struct SubmitParams<'a>(Submit<'a>);
-
-impl<'de> Deserialize<'de> for SubmitParams<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = SubmitParams<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an array")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut f: [Option<Cow<'de, str>>; 6] = Default::default();
-                for slot in f.iter_mut() {
-                    match seq.next_element::<Lenient<'de>>()? {
-                        Some(v) => *slot = Some(v.0),
-                        None => break,
-                    }
-                }
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                let [worker, job_id, extranonce2, ntime, nonce, version_bits] = f;
-                Ok(SubmitParams(Submit {
-                    worker: worker.unwrap_or_default(),
-                    job_id: job_id.unwrap_or_default(),
-                    extranonce2: extranonce2.unwrap_or_default(),
-                    ntime: ntime.unwrap_or_default(),
-                    nonce: nonce.unwrap_or_default(),
-                    version_bits,
-                }))
-            }
-        }
-        d.deserialize_seq(V)
-    }
-}
-
-/// A string, or any other JSON value read as empty.
-struct Lenient<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Lenient<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Lenient<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Lenient(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Lenient(Cow::Owned(label(v))))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Lenient(Cow::Borrowed("")))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Lenient(Cow::Borrowed("")))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Lenient(Cow::Borrowed("")))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Lenient(Cow::Borrowed("")))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Lenient(Cow::Borrowed("")))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Lenient(Cow::Borrowed("")))
-            }
-            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Lenient(Cow::Borrowed("")))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,6 +262,7 @@ mod tests {
             panic!("not a configure")
         };
         assert_eq!(c.version_rolling, Some(VersionRolling { mask: 0x1fff_e000, min_bit_count: 2 }));
+        assert_eq!(c.version_rolling.map(|v| v.grant(0x1800_0000)), Some(0x1800_0000));
         assert_eq!(c.minimum_difficulty, Some(2048.0));
         // No mask: BIP 310's default, all bits; a bad one: none.
         let Method::Configure(c) = method(r#"{"id":1,"method":"mining.configure","params":[["version-rolling"],{}]}"#) else { panic!() };
