@@ -118,3 +118,18 @@ fn miners_follow_set_extranonce() {
         assert_eq!(n(&p, key), 0, "{key}: {p}");
     }
 }
+
+#[test]
+fn miners_follow_client_reconnect() {
+    let pool = Pool::start(7, &["--diff", "0.00002", "--job-interval", "30", "--reconnect-after", "1.5"]);
+    let sim = mine(&pool, &["--miners", "2", "--duration", "5"]);
+    let p = pool.finish();
+    assert_eq!(n(&p, "reconnects_sent"), 2, "{p}");
+    assert_eq!(n(&sim, "reconnects"), 2, "{sim}");
+    assert_eq!(n(&p, "connections_total"), 4, "each miner came back once: {p}");
+    assert_eq!(n(&sim, "logged_in"), 4, "{sim}");
+    assert!(n(&p, "accepted") >= 3, "{p}");
+    for key in ["low_diff", "duplicate", "invalid"] {
+        assert_eq!(n(&p, key), 0, "{key}: {p}");
+    }
+}

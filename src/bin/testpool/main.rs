@@ -40,6 +40,9 @@ struct Config {
     extranonce2_size: usize,
     version_mask: u32,
     set_extranonce_after: Option<f64>,
+    reconnect_after: Option<f64>,
+    /// The address we listen on, for `client.reconnect`.
+    local: Option<SocketAddr>,
     report: f64,
     stats_file: Option<String>,
     duration: f64,
@@ -58,6 +61,7 @@ fn parse_args() -> Config {
     o.optopt("", "extranonce2-size", "v1: extranonce2 bytes given to miners (default 8)", "N");
     o.optopt("", "version-mask", "v1: version bits granted by mining.configure, hex (default 1fffe000; 0 = none)", "HEX");
     o.optopt("", "set-extranonce-after", "v1: send mining.set_extranonce once, after SECS", "SECS");
+    o.optopt("", "reconnect-after", "v1: send client.reconnect (to this pool) once, after SECS", "SECS");
     o.optopt("", "report", "print counters every SECS (0 = never)", "SECS");
     o.optopt("", "stats-file", "rewrite a JSON stats file every second", "PATH");
     o.optopt("", "duration", "exit after SECS (0 = forever)", "SECS");
@@ -111,6 +115,8 @@ fn parse_args() -> Config {
         extranonce2_size: num(&m, "extranonce2-size", 8usize).clamp(1, 32),
         version_mask,
         set_extranonce_after: m.opt_str("set-extranonce-after").map(|_| num(&m, "set-extranonce-after", 0.0f64)),
+        reconnect_after: m.opt_str("reconnect-after").map(|_| num(&m, "reconnect-after", 0.0f64)),
+        local: None,
         report: num(&m, "report", 0.0f64),
         stats_file: m.opt_str("stats-file"),
         duration: num(&m, "duration", 0.0f64),
@@ -133,6 +139,7 @@ struct Counters {
     jobs: u64,
     hashes: u64,
     extranonce_changes: u64,
+    reconnects_sent: u64,
 }
 
 impl Counters {
@@ -141,7 +148,7 @@ impl Counters {
             "connections": self.conns_now, "connections_total": self.conns_total, "logins": self.logins,
             "accepted": self.accepted, "stale": self.stale, "duplicate": self.duplicate, "unknown_job": self.unknown_job,
             "low_diff": self.low_diff, "invalid": self.invalid, "jobs": self.jobs, "hashes": self.hashes,
-            "extranonce_changes": self.extranonce_changes,
+            "extranonce_changes": self.extranonce_changes, "reconnects_sent": self.reconnects_sent,
         })
     }
 }
@@ -442,6 +449,8 @@ fn main() {
     if let Err(e) = poll.registry().register(&mut listener, LISTENER, Interest::READABLE) {
         die_(format!("register: {e}"));
     }
+    let mut cfg = cfg;
+    cfg.local = listener.local_addr().ok();
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| cfg.bind.clone());
     println!("testpool listening on {local}");
     let _ = io::stdout().flush();

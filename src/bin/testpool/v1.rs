@@ -7,6 +7,8 @@
 //! side. `mining.configure` grants `--version-mask` & the miner's mask. With
 //! `--set-extranonce-after SECS`, connections that sent `mining.extranonce.subscribe` get a
 //! new extranonce1 once, followed by a new job; their shares on older jobs are unknown.
+//! With `--reconnect-after SECS` every connection is sent `client.reconnect` to this pool
+//! once.
 
 use super::common::v1::{Algo, Job, header, meets, merkle_root, rolled, sha256d};
 use super::common::{hex, now_micros, unhex};
@@ -25,11 +27,12 @@ pub struct V1Pool {
     pub algo: Algo,
     started: Instant,
     extranonce_sent: bool,
+    reconnect_sent: bool,
 }
 
 impl V1Pool {
     pub fn new(algo: Algo) -> V1Pool {
-        V1Pool { jobs: Vec::new(), algo, started: Instant::now(), extranonce_sent: false }
+        V1Pool { jobs: Vec::new(), algo, started: Instant::now(), extranonce_sent: false, reconnect_sent: false }
     }
 }
 
@@ -113,8 +116,28 @@ impl Pool {
         }
     }
 
-    /// Once, after `--set-extranonce-after`: new extranonce1 for the subscribers, new job.
+    /// The timed events: `--reconnect-after`, `--set-extranonce-after`.
     pub fn v1_tick(&mut self) {
+        self.v1_reconnect_tick();
+        self.v1_extranonce_tick();
+    }
+
+    /// Once, after `--reconnect-after`: every connection is asked to come back.
+    fn v1_reconnect_tick(&mut self) {
+        let (Some(after), Some(local)) = (self.cfg.reconnect_after, self.cfg.local) else { return };
+        if self.v1.reconnect_sent || self.v1.started.elapsed().as_secs_f64() < after {
+            return;
+        }
+        self.v1.reconnect_sent = true;
+        let msg = json!({"id": null, "method": "client.reconnect", "params": [local.ip().to_string(), local.port(), 0]});
+        for conn in self.conns.values_mut() {
+            self.c.reconnects_sent += 1;
+            send(conn, &msg);
+        }
+    }
+
+    /// Once, after `--set-extranonce-after`: new extranonce1 for the subscribers, new job.
+    fn v1_extranonce_tick(&mut self) {
         let Some(after) = self.cfg.set_extranonce_after else { return };
         if self.v1.extranonce_sent || self.v1.started.elapsed().as_secs_f64() < after {
             return;
