@@ -12,6 +12,10 @@
 //!   protocol headers without I/O.
 //! - [`stratum`]: the CryptoNote dialect. Jobs and targets, parsing miner requests, the
 //!   error strings miners expect, and encoders that write replies straight into buffers.
+//!   [`stratum::v1`] is the Bitcoin-family dialect (sha256d, scrypt) without sockets:
+//!   messages both ways, header rebuilding and the share check, extranonce prefixes that
+//!   let many miners share one pool session.
+//!   [`stratum::algo`] says which dialect a pool of an algorithm speaks.
 //! - [`splitter`]: who mines on which upstream, with no sockets. Each upstream is one
 //!   record ([`splitter::Upstream`]: group, lane, mapper, pool link). A
 //!   [`splitter::Mapper`] holds the 256-slot table (one fixed nonce byte per miner in

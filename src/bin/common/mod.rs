@@ -1,6 +1,8 @@
-//! What the test pool and the miner simulator share: stop flags for signals, hex, time.
-//! Deliberately independent of the proxy's library, so the tools check the proxy's
-//! arithmetic instead of repeating it.
+//! What the test pool and the miner simulator share: stop flags for signals, hex, time,
+//! and the stratum v1 arithmetic (`v1.rs`). Deliberately independent of the proxy's
+//! library, so the tools check the proxy's arithmetic instead of repeating it.
+
+pub mod v1;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,11 +1,14 @@
-//! testpool: a minimal CryptoNote stratum pool for tests and benchmarks.
+//! testpool: a minimal stratum pool for tests and benchmarks.
 //!
-//! Single-threaded mio event loop. Every connection must log in, gets its own blob (the connection
-//! number is embedded in it) and a new job every `--job-interval` seconds. Shares are validated
-//! (session, job id, nonce, result, duplicates, difficulty) and counted.
+//! Single-threaded mio event loop. CryptoNote by default: every connection must log in, gets its
+//! own blob (the connection number is embedded in it) and a new job every `--job-interval`
+//! seconds. Shares are validated (session, job id, nonce, result, duplicates, difficulty) and
+//! counted. `--protocol v1` speaks Bitcoin-family stratum v1 instead (see `v1.rs`) and checks
+//! the proof of work of every share.
 
-#[path = "common/mod.rs"]
+#[path = "../common/mod.rs"]
 mod common;
+mod v1;
 
 use common::{Stop, hex, now_micros, unhex};
 use mio::net::{TcpListener, TcpStream};
@@ -19,11 +22,27 @@ use std::time::{Duration, Instant};
 const LISTENER: Token = Token(0);
 const MAX_WBUF: usize = 4 << 20;
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    CryptoNote,
+    V1,
+}
+
 struct Config {
     bind: String,
+    protocol: Protocol,
     job_interval: f64,
+    /// CryptoNote difficulty (a whole number of hashes).
     diff: u64,
+    /// Stratum v1 difficulty (`--diff` as given).
+    diff_f: f64,
     algo: String,
+    extranonce2_size: usize,
+    version_mask: u32,
+    set_extranonce_after: Option<f64>,
+    reconnect_after: Option<f64>,
+    /// The address we listen on, for `client.reconnect`.
+    local: Option<SocketAddr>,
     report: f64,
     stats_file: Option<String>,
     duration: f64,
@@ -36,8 +55,13 @@ fn parse_args() -> Config {
     let mut o = getopts::Options::new();
     o.optopt("", "bind", "listen address (default 127.0.0.1:3333)", "ADDR");
     o.optopt("", "job-interval", "seconds between jobs (default 5)", "SECS");
-    o.optopt("", "diff", "pool difficulty (default 1000)", "N");
-    o.optopt("", "algo", "algorithm name (default rx/0)", "ALGO");
+    o.optopt("", "protocol", "cryptonote (default) or v1 (Bitcoin-family stratum)", "NAME");
+    o.optopt("", "diff", "pool difficulty (default 1000; v1: a float, default 0.001)", "N");
+    o.optopt("", "algo", "algorithm name (default rx/0; v1: sha256d or scrypt)", "ALGO");
+    o.optopt("", "extranonce2-size", "v1: extranonce2 bytes given to miners (default 8)", "N");
+    o.optopt("", "version-mask", "v1: version bits granted by mining.configure, hex (default 1fffe000; 0 = none)", "HEX");
+    o.optopt("", "set-extranonce-after", "v1: send mining.set_extranonce once, after SECS", "SECS");
+    o.optopt("", "reconnect-after", "v1: send client.reconnect (to this pool) once, after SECS", "SECS");
     o.optopt("", "report", "print counters every SECS (0 = never)", "SECS");
     o.optopt("", "stats-file", "rewrite a JSON stats file every second", "PATH");
     o.optopt("", "duration", "exit after SECS (0 = forever)", "SECS");
@@ -64,11 +88,35 @@ fn parse_args() -> Config {
             }),
         }
     }
+    let protocol = match m.opt_str("protocol").as_deref() {
+        None | Some("cryptonote") => Protocol::CryptoNote,
+        Some("v1") => Protocol::V1,
+        Some(other) => die_(format!("unknown --protocol {other} (cryptonote or v1)")),
+    };
+    let v1 = protocol == Protocol::V1;
+    let diff_f = num(&m, "diff", if v1 { 0.001f64 } else { 1000.0 });
+    if !(diff_f.is_finite() && diff_f > 0.0) {
+        die_(format!("bad value for --diff: {diff_f}"));
+    }
+    let algo = m.opt_str("algo").unwrap_or_else(|| if v1 { "sha256d".into() } else { "rx/0".into() });
+    if v1 && common::v1::Algo::parse(&algo).is_none() {
+        die_(format!("--protocol v1 checks sha256d or scrypt, not {algo}"));
+    }
+    let version_mask = m.opt_str("version-mask").unwrap_or_else(|| "1fffe000".into());
+    let version_mask =
+        u32::from_str_radix(&version_mask, 16).unwrap_or_else(|_| die_(format!("bad value for --version-mask: {version_mask}")));
     Config {
         bind: m.opt_str("bind").unwrap_or_else(|| "127.0.0.1:3333".into()),
+        protocol,
         job_interval: num(&m, "job-interval", 5.0f64).max(0.001),
-        diff: num(&m, "diff", 1000u64).max(1),
-        algo: m.opt_str("algo").unwrap_or_else(|| "rx/0".into()),
+        diff: (diff_f as u64).max(1),
+        diff_f,
+        algo,
+        extranonce2_size: num(&m, "extranonce2-size", 8usize).clamp(1, 32),
+        version_mask,
+        set_extranonce_after: m.opt_str("set-extranonce-after").map(|_| num(&m, "set-extranonce-after", 0.0f64)),
+        reconnect_after: m.opt_str("reconnect-after").map(|_| num(&m, "reconnect-after", 0.0f64)),
+        local: None,
         report: num(&m, "report", 0.0f64),
         stats_file: m.opt_str("stats-file"),
         duration: num(&m, "duration", 0.0f64),
@@ -90,6 +138,8 @@ struct Counters {
     invalid: u64,
     jobs: u64,
     hashes: u64,
+    extranonce_changes: u64,
+    reconnects_sent: u64,
 }
 
 impl Counters {
@@ -98,6 +148,7 @@ impl Counters {
             "connections": self.conns_now, "connections_total": self.conns_total, "logins": self.logins,
             "accepted": self.accepted, "stale": self.stale, "duplicate": self.duplicate, "unknown_job": self.unknown_job,
             "low_diff": self.low_diff, "invalid": self.invalid, "jobs": self.jobs, "hashes": self.hashes,
+            "extranonce_changes": self.extranonce_changes, "reconnects_sent": self.reconnects_sent,
         })
     }
 }
@@ -116,6 +167,7 @@ struct Conn {
     session: Option<String>,
     cur: Option<Job>,
     prev: Option<Job>,
+    v1: v1::V1Conn,
 }
 
 struct Pool {
@@ -126,6 +178,7 @@ struct Pool {
     conns: HashMap<Token, Conn>,
     next_token: usize,
     c: Counters,
+    v1: v1::V1Pool,
 }
 
 /// 76-byte blob, unique per connection and job; nonce bytes 39..43 are zero.
@@ -172,6 +225,9 @@ impl Pool {
     }
 
     fn broadcast_job(&mut self) {
+        if self.cfg.protocol == Protocol::V1 {
+            return self.v1_broadcast();
+        }
         self.job_seq += 1;
         let tokens: Vec<Token> = self.conns.iter().filter(|(_, c)| c.session.is_some()).map(|(t, _)| *t).collect();
         for t in tokens {
@@ -206,6 +262,9 @@ impl Pool {
                 return false;
             }
         };
+        if self.cfg.protocol == Protocol::V1 {
+            return self.v1_line(conn, &req);
+        }
         let id = req.get("id").cloned().unwrap_or(Value::Null);
         let method = req.get("method").and_then(Value::as_str).unwrap_or("");
         let params = req.get("params").cloned().unwrap_or(Value::Null);
@@ -335,8 +394,8 @@ impl Pool {
     fn report(&self) {
         let c = &self.c;
         println!(
-            "testpool conns {} accepted {} duplicate {} unknown_job {} low_diff {} jobs {}",
-            c.conns_now, c.accepted, c.duplicate, c.unknown_job, c.low_diff, c.jobs
+            "testpool conns {} accepted {} duplicate {} unknown_job {} low_diff {} invalid {} jobs {}",
+            c.conns_now, c.accepted, c.duplicate, c.unknown_job, c.low_diff, c.invalid, c.jobs
         );
         let _ = io::stdout().flush();
     }
@@ -390,6 +449,8 @@ fn main() {
     if let Err(e) = poll.registry().register(&mut listener, LISTENER, Interest::READABLE) {
         die_(format!("register: {e}"));
     }
+    let mut cfg = cfg;
+    cfg.local = listener.local_addr().ok();
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| cfg.bind.clone());
     println!("testpool listening on {local}");
     let _ = io::stdout().flush();
@@ -400,6 +461,7 @@ fn main() {
     let report = (cfg.report > 0.0).then(|| Duration::from_secs_f64(cfg.report));
     let start = Instant::now();
     let end = (cfg.duration > 0.0).then(|| start + Duration::from_secs_f64(cfg.duration));
+    let v1_algo = common::v1::Algo::parse(&cfg.algo).unwrap_or(common::v1::Algo::Sha256d);
     let mut pool = Pool {
         cfg,
         target: hex(&t.to_le_bytes()),
@@ -408,6 +470,7 @@ fn main() {
         conns: HashMap::new(),
         next_token: 1,
         c: Counters::default(),
+        v1: v1::V1Pool::new(v1_algo),
     };
     let mut next_job = start + job_interval;
     let mut next_report = report.map(|r| start + r);
@@ -447,7 +510,16 @@ fn main() {
                             pool.c.conns_now += 1;
                             pool.c.conns_total += 1;
                             let number = pool.c.conns_total;
-                            let conn = Conn { stream, number, rbuf: Vec::new(), wbuf: Vec::new(), session: None, cur: None, prev: None };
+                            let conn = Conn {
+                                stream,
+                                number,
+                                rbuf: Vec::new(),
+                                wbuf: Vec::new(),
+                                session: None,
+                                cur: None,
+                                prev: None,
+                                v1: v1::V1Conn::default(),
+                            };
                             pool.conns.insert(token, conn);
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -473,6 +545,9 @@ fn main() {
             } else {
                 pool.close(conn);
             }
+        }
+        if pool.cfg.protocol == Protocol::V1 {
+            pool.v1_tick();
         }
         let now = Instant::now();
         if now >= next_job {

@@ -4,12 +4,16 @@
 //! submits fabricated shares that meet the job difficulty and measures job fan-out latency,
 //! submit round trips, accepts/rejects, disconnects and missed jobs.
 //!
+//! `--protocol v1` makes them Bitcoin-family stratum v1 miners that really hash (sha256d or
+//! scrypt) until a header meets the difficulty; see `v1.rs`.
+//!
 //! Missed jobs: a job sequence number is parsed from job ids of the form "SEQ-MICROS". At report time
 //! the newest sequence first seen by any miner more than 2 s ago is taken; every miner that is still
 //! logged in and whose last received sequence is below it counts as one missed-job miner.
 
-#[path = "common/mod.rs"]
+#[path = "../common/mod.rs"]
 mod common;
+mod v1;
 
 use common::{Stop, hex, now_micros, unhex};
 use mio::net::TcpStream;
@@ -105,6 +109,11 @@ struct Config {
     report: f64,
     json: bool,
     agent: String,
+    /// Stratum v1 instead of CryptoNote.
+    v1: bool,
+    algo: common::v1::Algo,
+    version_rolling: bool,
+    wrong_extranonce: bool,
 }
 
 fn parse_args() -> Config {
@@ -121,6 +130,10 @@ fn parse_args() -> Config {
     o.optopt("", "report", "print a status line every SECS (0 = never)", "SECS");
     o.optflag("", "json", "print the final summary as one JSON object");
     o.optopt("", "agent", "user agent (default minersim/0.1)", "STR");
+    o.optopt("", "protocol", "cryptonote (default) or v1 (hashing Bitcoin-family miners)", "NAME");
+    o.optopt("", "algo", "v1: sha256d (default) or scrypt", "ALGO");
+    o.optflag("", "version-rolling", "v1: ask for version rolling with mining.configure");
+    o.optflag("", "wrong-extranonce", "v1: hash with a corrupted extranonce1 (every share should be rejected)");
     o.optflag("h", "help", "show help");
     let m = match o.parse(&args[1..]) {
         Ok(m) => m,
@@ -164,6 +177,17 @@ fn parse_args() -> Config {
         report: num(&m, "report", 0.0f64),
         json: m.opt_present("json"),
         agent: m.opt_str("agent").unwrap_or_else(|| "minersim/0.1".into()),
+        v1: match m.opt_str("protocol").as_deref() {
+            None | Some("cryptonote") => false,
+            Some("v1") => true,
+            Some(other) => die_(format!("unknown --protocol {other} (cryptonote or v1)")),
+        },
+        algo: match m.opt_str("algo") {
+            None => common::v1::Algo::Sha256d,
+            Some(a) => common::v1::Algo::parse(&a).unwrap_or_else(|| die_(format!("--algo {a}: sha256d or scrypt"))),
+        },
+        version_rolling: m.opt_present("version-rolling"),
+        wrong_extranonce: m.opt_present("wrong-extranonce"),
     }
 }
 
@@ -195,6 +219,7 @@ struct Miner {
     next_id: u64,
     pending: VecDeque<(u64, Instant)>,
     last_seq: u64,
+    v1: v1::V1Miner,
 }
 
 #[derive(Default)]
@@ -210,6 +235,9 @@ struct Stats {
     rejected: u64,
     errors: BTreeMap<String, u64>,
     login_done: Option<Duration>,
+    hashes: u64,
+    extranonce_changes: u64,
+    reconnects: u64,
 }
 
 struct Sim {
@@ -224,6 +252,10 @@ struct Sim {
     shares: BinaryHeap<Reverse<(Instant, usize)>>,
     rng: u64,
     start: Instant,
+    /// v1 `client.reconnect`s waiting: when, which miner, where (`None`: `--url`).
+    reconnects: Vec<(Instant, usize, Option<SocketAddr>)>,
+    /// The v1 miner whose turn to hash is next.
+    hash_cursor: usize,
 }
 
 impl Sim {
@@ -294,6 +326,13 @@ impl Sim {
             }
             self.st.connected += 1;
             let _ = s.set_nodelay(true);
+            if self.cfg.v1 {
+                self.miners[i].state = State::LoginSent;
+                if !self.v1_hello(i) {
+                    return self.kill(i);
+                }
+                return self.on_event(i, readable, writable);
+            }
             let login = json!({"id": LOGIN_ID, "jsonrpc": "2.0", "method": "login", "params": {
                 "login": self.cfg.user, "pass": self.cfg.pass, "agent": self.cfg.agent,
                 "rigid": format!("sim-{i}"), "algo": ["rx/0", "cn/r"]}});
@@ -351,6 +390,14 @@ impl Sim {
         if id.is_empty() || blob.len() < 43 {
             return false;
         }
+        self.note_job_id(i, id, pushed);
+        self.miners[i].job = Some(MinerJob { id: id.to_string(), blob, diff });
+        true
+    }
+
+    /// Job accounting from ids of the form "SEQ-MICROS": the newest sequence seen, and the
+    /// fan-out latency of pushed jobs.
+    fn note_job_id(&mut self, i: usize, id: &str, pushed: bool) {
         if pushed {
             self.st.jobs += 1;
         }
@@ -378,14 +425,15 @@ impl Sim {
                 }
             }
         }
-        self.miners[i].job = Some(MinerJob { id: id.to_string(), blob, diff });
-        true
     }
 
     fn handle_line(&mut self, i: usize, line: &[u8]) -> bool {
         let Ok(msg) = serde_json::from_slice::<Value>(line) else {
             return false;
         };
+        if self.cfg.v1 {
+            return self.v1_line(i, &msg);
+        }
         if msg.get("method").and_then(Value::as_str) == Some("job") {
             let Some(params) = msg.get("params") else { return true };
             return self.set_job(i, params, true);
@@ -436,13 +484,18 @@ impl Sim {
         match err {
             None => self.st.accepted += 1,
             Some(e) => {
-                self.st.rejected += 1;
                 let text = e.get("message").and_then(Value::as_str).unwrap_or("unknown").to_string();
-                let key = if self.st.errors.len() < MAX_ERROR_KINDS || self.st.errors.contains_key(&text) { text } else { "other".into() };
-                *self.st.errors.entry(key).or_insert(0) += 1;
+                self.count_reject(text);
             }
         }
         true
+    }
+
+    /// One rejected share, counted by its reason (a bounded number of reasons).
+    fn count_reject(&mut self, text: String) {
+        self.st.rejected += 1;
+        let key = if self.st.errors.len() < MAX_ERROR_KINDS || self.st.errors.contains_key(&text) { text } else { "other".into() };
+        *self.st.errors.entry(key).or_insert(0) += 1;
     }
 
     fn submit(&mut self, i: usize) {
@@ -531,6 +584,8 @@ impl Sim {
             "submit_rtt_us": {"p50": self.rtt.pct(0.5), "p99": self.rtt.pct(0.99)},
             "submitted": s.submitted, "accepted": s.accepted, "rejected": s.rejected, "errors": s.errors,
             "missed_jobs": self.missed_jobs(), "login_time_ms": s.login_done.map(|d| d.as_millis() as u64),
+            "hashes": s.hashes, "hashrate": (s.hashes as f64 / self.start.elapsed().as_secs_f64().max(1e-9)).round(),
+            "extranonce_changes": s.extranonce_changes, "reconnects": s.reconnects,
         })
     }
 }
@@ -595,6 +650,8 @@ fn main() {
         shares: BinaryHeap::new(),
         rng: seed,
         start,
+        reconnects: Vec::new(),
+        hash_cursor: 0,
     };
     let ramp = sim.cfg.ramp;
     let mut opened = 0usize;
@@ -627,6 +684,13 @@ fn main() {
         if let Some(e) = end {
             deadline = deadline.min(e);
         }
+        if let Some((at, ..)) = sim.reconnects.iter().min_by_key(|(at, ..)| *at) {
+            deadline = deadline.min(*at);
+        }
+        if sim.cfg.v1 && sim.v1_busy() {
+            // Hashing miners wait for nothing: look at the sockets and go back to work.
+            deadline = now;
+        }
         if let Err(e) = poll.poll(&mut events, Some(deadline.saturating_duration_since(now)))
             && e.kind() != io::ErrorKind::Interrupted
         {
@@ -638,6 +702,11 @@ fn main() {
             if i < sim.miners.len() && sim.miners[i].state != State::Dead {
                 sim.on_event(i, ev.is_readable() || ev.is_read_closed() || ev.is_error(), ev.is_writable());
             }
+        }
+        if sim.cfg.v1 {
+            sim.v1_reconnects(addr, &poll);
+            // A few milliseconds of hashing per pass keeps the sockets served.
+            sim.v1_hash(Instant::now() + Duration::from_millis(5));
         }
         let now = Instant::now();
         if let Some(iv) = share_interval {
