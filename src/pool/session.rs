@@ -54,8 +54,6 @@ pub enum Due {
 pub struct Session {
     phase: Phase,
     failover: Failover,
-    /// The pool's session id (the `id` of its login reply), sent back with every submit.
-    pub id: String,
     next_id: u64,
     login_id: u64,
     /// Incremented per connection attempt, so jobs of an old session never count as
@@ -73,7 +71,6 @@ impl Session {
         Session {
             phase: Phase::Waiting,
             failover: Failover::default(),
-            id: String::new(),
             next_id: 1,
             login_id: 0,
             generation: 0,
@@ -141,10 +138,9 @@ impl Session {
     }
 
     /// The pool accepted the login.
-    pub fn logged_in(&mut self, session: String, now: Instant) {
+    pub fn logged_in(&mut self, now: Instant) {
         self.phase = Phase::Active;
         self.since = now;
-        self.id = session;
         self.failover.connected();
     }
 
@@ -162,7 +158,6 @@ impl Session {
         };
         self.phase = Phase::Waiting;
         self.retry_at = Some(now + delay);
-        self.id.clear();
         Failure { was_active, delay }
     }
 
@@ -171,7 +166,6 @@ impl Session {
         self.failover = Failover::default();
         self.phase = Phase::Waiting;
         self.retry_at = Some(now);
-        self.id.clear();
     }
 
     /// Once a second: a connect or login that takes too long, or a keepalive due.
@@ -205,7 +199,7 @@ mod tests {
         s.connecting(now);
         let id = s.login_sent(now);
         assert!(s.is_login_reply(id));
-        s.logged_in("sess".into(), now);
+        s.logged_in(now);
         s
     }
 
@@ -218,10 +212,9 @@ mod tests {
         assert_eq!((s.phase(), s.generation, s.retry_at()), (Phase::Connecting, 1, None));
         let login = s.login_sent(t);
         assert!(!s.is_login_reply(login + 1), "only the login's own id answers it");
-        s.logged_in("abc".into(), t);
+        s.logged_in(t);
         assert!(s.is_active());
         assert!(!s.is_login_reply(login), "a late duplicate reply is not a second login");
-        assert_eq!(s.id, "abc");
     }
 
     #[test]
@@ -248,11 +241,10 @@ mod tests {
         assert_eq!(s.pool_index(2), 1);
         s.connecting(t);
         s.login_sent(t);
-        s.logged_in("x".into(), t);
+        s.logged_in(t);
         let later = t + STABLE_SESSION;
         assert_eq!(s.failed(later, 2, 1, PAUSE), Failure { was_active: true, delay: Duration::ZERO });
         assert_eq!(s.pool_index(2), 0);
-        assert!(s.id.is_empty(), "the old session id is forgotten");
     }
 
     #[test]

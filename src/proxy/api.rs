@@ -246,7 +246,7 @@ impl Proxy {
                     m.conn.tx,
                     m.conn.rx,
                     m.state.code(),
-                    m.diff,
+                    m.diff(),
                     m.user(),
                     "********",
                     id.and_then(|i| i.rig_id.as_deref()),
@@ -338,7 +338,7 @@ impl Proxy {
         for (id, u) in self.splitter.iter() {
             let url = self.pool_of(id).map(|(_, _, p)| p.url.as_str()).unwrap_or("");
             let l = labels(&[("upstream", &id.0.to_string()), ("pool", url)]);
-            up_miners.push((l.clone(), u.mapper.storage().active() as f64));
+            up_miners.push((l.clone(), u.mapper.active() as f64));
             up_up.push((l, if u.link.session.is_active() { 1.0 } else { 0.0 }));
         }
         family("proxy_upstream_miners", "gauge", "Miners on each upstream.", &up_miners);
@@ -363,7 +363,7 @@ impl Proxy {
         for (_, m) in &self.miners {
             if let Some(w) = m.worker {
                 let d = diff.entry(w).or_insert(0u64);
-                *d = (*d).max(m.diff);
+                *d = (*d).max(m.diff());
             }
         }
         let mut series: [Vec<(String, f64)>; 7] = Default::default();

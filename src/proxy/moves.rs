@@ -143,8 +143,8 @@ impl Proxy {
         // Miners of the group where they will be: a reserved slot counts as arrived.
         let mut members = Vec::new();
         for (uid, u) in self.splitter.iter().filter(|(_, u)| u.group == group) {
-            for slot in 0..u.mapper.storage().capacity() {
-                let Some(mid) = u.mapper.storage().miner_at(slot) else { continue };
+            for slot in 0..u.mapper.slots() {
+                let Some(mid) = u.mapper.miner_at(slot as u16) else { continue };
                 let Some(m) = self.miners.get(mid.0).filter(|m| m.state != MinerState::Closing) else { continue };
                 let target = m.moving.as_ref().and_then(|mv| mv.to).map(|r| r.upstream());
                 let here = m.route.map(|r| r.upstream());
@@ -182,7 +182,7 @@ impl Proxy {
     /// without upstreams is presumed usable again, so the next miner tries it.
     pub(super) fn collect_idle_upstreams(&mut self, now: Instant) {
         let mut busy_groups = HashSet::new();
-        for (_, u) in self.splitter.iter().filter(|(_, u)| u.mapper.storage().active() > 0) {
+        for (_, u) in self.splitter.iter().filter(|(_, u)| u.mapper.active() > 0) {
             busy_groups.insert(u.group);
         }
         let groups = &self.groups;

@@ -3,17 +3,18 @@
 use crate::UpstreamId;
 use std::num::NonZeroU32;
 
-/// The upstream a miner mines on and its slot there, in 8 bytes with its `Option` (the
+/// The upstream a miner mines on and its slot there (a NiceHash byte, or a stratum v1
+/// extranonce prefix of up to two bytes), in 8 bytes with its `Option` (the
 /// upstream id is kept plus one, so zero is the niche), instead of 24.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
     upstream: NonZeroU32,
-    pub slot: u8,
+    pub slot: u16,
 }
 
 impl Route {
     /// The route to `slot` of upstream `upstream`.
-    pub fn new(upstream: UpstreamId, slot: u8) -> Route {
+    pub fn new(upstream: UpstreamId, slot: u16) -> Route {
         // Upstream ids index the proxy's links, a few per 256 miners: far below 2^32.
         let id = u32::try_from(upstream.0).ok().and_then(|i| i.checked_add(1)).and_then(NonZeroU32::new);
         debug_assert!(id.is_some(), "upstream id {} out of range", upstream.0);

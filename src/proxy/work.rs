@@ -3,8 +3,9 @@
 
 use super::miner::deliver_job;
 use super::moves::moves_at_job;
+use super::upstream::PoolProto;
 use super::{Proxy, Route};
-use crate::splitter::Pending;
+use crate::splitter::{Mapper, Pending};
 use crate::stratum::request::Submit;
 use crate::stratum::{Job, StratumError, write};
 use crate::{MinerId, UpstreamId};
@@ -40,17 +41,17 @@ impl Proxy {
         let Proxy { splitter, miners, scratch, extensions, .. } = self;
         let Some(mapper) = splitter.mapper_mut(uid) else { return };
         let mut failed: Vec<(MinerId, String)> = Vec::new();
-        let mut moving: Vec<(MinerId, u8)> = Vec::new();
+        let mut moving: Vec<(MinerId, u16)> = Vec::new();
         let mut sent = 0;
-        for slot in 0..mapper.storage().capacity() {
-            let Some(mid) = mapper.storage().miner_at(slot) else { continue };
+        for slot in 0..mapper.slots() as u16 {
+            let Some(mid) = mapper.miner_at(slot) else { continue };
             let Some(miner) = miners.get_mut(mid.0) else { continue };
             if moves_at_job(miner.moving.as_deref(), miner.route, uid) {
-                moving.push((mid, slot as u8));
+                moving.push((mid, slot));
                 continue;
             }
             sent += 1;
-            if let Err(why) = deliver_job(mapper, miner, slot as u8, scratch, extensions, now) {
+            if let Err(why) = deliver_job(mapper, miner, slot, scratch, extensions, now) {
                 failed.push((mid, why));
             }
         }
@@ -64,7 +65,7 @@ impl Proxy {
     }
 
     /// A job on `uid` for a miner that is arriving there or was asked to leave.
-    fn job_for_moving(&mut self, uid: UpstreamId, mid: MinerId, slot: u8, now: Instant) {
+    fn job_for_moving(&mut self, uid: UpstreamId, mid: MinerId, slot: u16, now: Instant) {
         let Some(m) = self.miners.get(mid.0) else { return };
         if m.route.is_some_and(|r| r.upstream() != uid) {
             return self.complete_move(mid, Route::new(uid, slot), now);
@@ -81,8 +82,15 @@ impl Proxy {
         }
     }
 
-    /// Forwards a checked share with our own request id; answered when the pool replies.
-    pub(super) fn forward_share(&mut self, uid: UpstreamId, s: &Submit<'_>, p: Pending, now: Instant) -> Result<(), StratumError> {
+    /// Gathers a checked share for the pool: `encode` writes it with our own request id
+    /// (the dialect's submit); the miner is answered when the pool replies.
+    pub(super) fn forward(
+        &mut self,
+        uid: UpstreamId,
+        p: Pending,
+        now: Instant,
+        encode: impl FnOnce(&mut Vec<u8>, u64, &PoolProto, &Mapper),
+    ) -> Result<(), StratumError> {
         let Some(u) = self.splitter.get_mut(uid).filter(|u| u.link.session.is_active()) else {
             return Err(StratumError::PoolUnavailable);
         };
@@ -100,10 +108,19 @@ impl Proxy {
         if link.outbox.is_empty() {
             self.dirty_links.push(uid);
         }
-        let algo = mapper.job().and_then(|j| j.algo.as_deref());
-        write::pool_submit(&mut link.outbox, id, &link.session.id, &s.job_id, &s.nonce, &s.result, algo);
+        encode(&mut link.outbox, id, &link.proto, mapper);
         mapper.add_pending(id, p);
         Ok(())
+    }
+
+    /// A CryptoNote share for the pool: `submit` with the pool's session id.
+    pub(super) fn forward_share(&mut self, uid: UpstreamId, s: &Submit<'_>, p: Pending, now: Instant) -> Result<(), StratumError> {
+        self.forward(uid, p, now, |out, id, proto, mapper| match proto {
+            PoolProto::CryptoNote { session } => {
+                let algo = mapper.job().and_then(|j| j.algo.as_deref());
+                write::pool_submit(out, id, session, &s.job_id, &s.nonce, &s.result, algo);
+            }
+        })
     }
 
     /// Writes the submits gathered during this loop pass: one write per upstream instead of

@@ -1,36 +1,17 @@
-//! One upstream's share of the splitting work, free of sockets: its slot table, the current
-//! and previous job (each encoded once per distinct miner target), share checks, and the
-//! submits in flight to the pool.
+//! One upstream's share of the splitting work, free of sockets: the work of its dialect
+//! (slot table, jobs, share check: see `cryptonote.rs`) and, for every dialect, the
+//! submits in flight to the pool and whether the upstream is live.
 
-use super::storage::Storage;
+use super::cryptonote::CnWork;
 use crate::MinerId;
-use crate::stratum::difficulty::{hex_bytes, is_lower_hex, share_difficulty, target_for_difficulty};
 use crate::stratum::request::KeptId;
 use crate::stratum::write::JobLine;
 use crate::stratum::{Job, StratumError};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Instant;
 
-/// Remembered nonces per job; past this the pool is left to spot duplicates.
-const MAX_SEEN_PER_JOB: usize = 1 << 16;
 /// Submits in flight per upstream; past this new shares are refused.
 pub const MAX_PENDING: usize = 1 << 14;
-/// Job encodings cached per job (one per distinct miner difficulty). Past this, the last
-/// entry is re-encoded on demand, so miners can't grow memory or scan time by logging in
-/// with ever new `+difficulty` suffixes.
-const MAX_LINES: usize = 32;
-
-/// A job and what was done with it.
-#[derive(Debug)]
-struct JobState {
-    job: Job,
-    /// Upstream connection generation the job came from.
-    generation: u64,
-    /// Encodings, one per miner difficulty in use (pool difficulty first).
-    lines: Vec<JobLine>,
-    /// Nonces already submitted for this job through this upstream.
-    seen: HashSet<u32>,
-}
 
 /// A share that passed the proxy's checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,80 +39,110 @@ pub struct Pending {
     pub sent: Instant,
 }
 
+/// What differs by dialect: the slot table, the jobs and the share check. Every function
+/// that depends on the dialect matches on this in one place.
+#[derive(Debug)]
+pub enum Work {
+    CryptoNote(CnWork),
+}
+
 /// Splitter state of one upstream.
 #[derive(Debug)]
 pub struct Mapper {
-    storage: Storage,
-    nicehash: bool,
-    algo_ext: bool,
-    current: Option<JobState>,
-    previous: Option<JobState>,
+    work: Work,
     pending: HashMap<u64, Pending>,
     /// When the last miner left; `None` while miners are attached.
     pub idle_since: Option<Instant>,
-    /// The upstream has a live pool session and a job from it.
+    /// The upstream has a live pool session.
     live: bool,
 }
 
 impl Mapper {
+    /// A CryptoNote upstream: 256 fixed-byte slots in NiceHash mode, one in simple mode.
     pub fn new(nicehash: bool, algo_ext: bool, now: Instant) -> Mapper {
-        Mapper {
-            storage: Storage::new(if nicehash { 256 } else { 1 }),
-            nicehash,
-            algo_ext,
-            current: None,
-            previous: None,
-            pending: HashMap::new(),
-            idle_since: Some(now),
-            live: false,
-        }
+        Mapper { work: Work::CryptoNote(CnWork::new(nicehash, algo_ext)), pending: HashMap::new(), idle_since: Some(now), live: false }
     }
 
-    pub fn storage(&self) -> &Storage {
-        &self.storage
+    pub fn work(&self) -> &Work {
+        &self.work
     }
 
     /// Attaches a miner; returns its slot (its fixed byte in NiceHash mode).
-    pub fn add(&mut self, miner: MinerId) -> Option<u8> {
-        let slot = self.storage.add(miner)?;
+    pub fn add(&mut self, miner: MinerId) -> Option<u16> {
+        let slot = match &mut self.work {
+            Work::CryptoNote(w) => u16::from(w.storage_mut().add(miner)?),
+        };
         self.idle_since = None;
         Some(slot)
     }
 
     /// Detaches a miner; the mapper becomes idle when it was the last one.
-    pub fn remove(&mut self, slot: u8, miner: MinerId, now: Instant) {
-        self.storage.remove(slot, miner);
-        if self.storage.active() == 0 && self.idle_since.is_none() {
+    pub fn remove(&mut self, slot: u16, miner: MinerId, now: Instant) {
+        match &mut self.work {
+            Work::CryptoNote(w) => w.storage_mut().remove(slot as u8, miner),
+        }
+        self.note_idle(now);
+    }
+
+    /// Frees a slot reserved for a miner who never mined on it.
+    pub fn release(&mut self, slot: u16, miner: MinerId, now: Instant) {
+        match &mut self.work {
+            Work::CryptoNote(w) => w.storage_mut().release(slot as u8, miner),
+        }
+        self.note_idle(now);
+    }
+
+    fn note_idle(&mut self, now: Instant) {
+        if self.active() == 0 && self.idle_since.is_none() {
             self.idle_since = Some(now);
         }
     }
 
-    /// Frees a slot reserved for a miner who never mined on it.
-    pub fn release(&mut self, slot: u8, miner: MinerId, now: Instant) {
-        self.storage.release(slot, miner);
-        if self.storage.active() == 0 && self.idle_since.is_none() {
-            self.idle_since = Some(now);
+    /// Miners attached now.
+    pub fn active(&self) -> usize {
+        match &self.work {
+            Work::CryptoNote(w) => w.storage().active(),
+        }
+    }
+
+    /// Slot numbers to scan for miners: `0..slots()`.
+    pub fn slots(&self) -> usize {
+        match &self.work {
+            Work::CryptoNote(w) => w.storage().capacity(),
+        }
+    }
+
+    /// The miner holding `slot`, if any.
+    pub fn miner_at(&self, slot: u16) -> Option<MinerId> {
+        match &self.work {
+            Work::CryptoNote(w) => w.storage().miner_at(usize::from(slot)),
+        }
+    }
+
+    /// (free, dead, active) slot counts.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        match &self.work {
+            Work::CryptoNote(w) => w.storage().counts(),
         }
     }
 
     /// True once the upstream has a job from a live pool session.
     pub fn is_live(&self) -> bool {
-        self.live && self.current.is_some()
+        self.live && self.job().is_some()
     }
 
     /// The current job, if any.
     pub fn job(&self) -> Option<&Job> {
-        self.current.as_ref().map(|j| &j.job)
+        match &self.work {
+            Work::CryptoNote(w) => w.job(),
+        }
     }
 
-    /// Takes a new job. The old one stays valid (as expired) only if it came from the same
-    /// pool session; dead slots become free.
+    /// Takes a new job (see `CnWork::set_job`): the upstream is live.
     pub fn set_job(&mut self, job: Job, generation: u64) {
-        let line = JobLine::new(&job, &job.target, job.diff, self.algo_ext);
-        let state = JobState { job, generation, lines: vec![line], seen: HashSet::new() };
-        let old = self.current.replace(state);
-        self.previous = old.filter(|o| o.generation == generation);
-        self.storage.clear_dead();
+        match &mut self.work {
+            Work::CryptoNote(w) => w.set_job(job, generation),
+        }
         self.live = true;
     }
 
@@ -142,76 +153,22 @@ impl Mapper {
         self.pending.drain().map(|(_, p)| p).collect()
     }
 
-    /// The difficulty a miner works at: its custom difficulty when that is below the pool's.
-    pub fn miner_diff(pool_diff: u64, custom_diff: u64) -> u64 {
-        if custom_diff > 0 && custom_diff < pool_diff { custom_diff } else { pool_diff }
-    }
-
-    /// The current job's line for a miner with `custom_diff`, patched with `slot` when
-    /// splitting nonces. Encoded once per distinct difficulty.
-    pub fn job_line(&mut self, custom_diff: u64, slot: u8) -> Option<&JobLine> {
-        let nicehash = self.nicehash;
-        let algo_ext = self.algo_ext;
-        let cur = self.current.as_mut()?;
-        let diff = Self::miner_diff(cur.job.diff, custom_diff);
-        let idx = match cur.lines.iter().position(|l| l.diff == diff) {
-            Some(i) => i,
-            None => {
-                let line = JobLine::new(&cur.job, &target_for_difficulty(diff), diff, algo_ext);
-                if cur.lines.len() < MAX_LINES {
-                    cur.lines.push(line);
-                } else {
-                    cur.lines[MAX_LINES - 1] = line;
-                }
-                cur.lines.len() - 1
-            }
-        };
-        let line = &mut cur.lines[idx];
-        if nicehash {
-            line.patch(slot);
+    /// The current job's line for a miner with `custom_diff`, patched with `slot`.
+    pub fn job_line(&mut self, custom_diff: u64, slot: u16) -> Option<&JobLine> {
+        match &mut self.work {
+            Work::CryptoNote(w) => w.job_line(custom_diff, slot as u8),
         }
-        Some(line)
     }
 
     /// Checks a submit from the miner in `slot` (session id already checked).
-    pub fn check_share(&mut self, slot: u8, custom_diff: u64, job_id: &str, nonce: &str, result: &str) -> Result<Share, StratumError> {
+    pub fn check_share(&mut self, slot: u16, custom_diff: u64, job_id: &str, nonce: &str, result: &str) -> Result<Share, StratumError> {
         if !self.live {
             return Err(StratumError::PoolUnavailable);
         }
         let pending_full = self.pending.len() >= MAX_PENDING;
-        let (state, expired) = match (&mut self.current, &mut self.previous) {
-            (Some(c), _) if c.job.job_id == job_id => (c, false),
-            (_, Some(p)) if p.job.job_id == job_id => (p, true),
-            _ => return Err(StratumError::InvalidJobId),
-        };
-        if nonce.len() != 8 || !is_lower_hex(nonce) {
-            return Err(StratumError::InvalidNonce);
+        match &mut self.work {
+            Work::CryptoNote(w) => w.check_share(slot as u8, custom_diff, job_id, nonce, result, pending_full),
         }
-        let bytes = hex_bytes::<4>(nonce).ok_or(StratumError::InvalidNonce)?;
-        if self.nicehash && bytes[3] != slot {
-            return Err(StratumError::IncompatibleNonce);
-        }
-        if !is_lower_hex(result) {
-            return Err(StratumError::InvalidResult);
-        }
-        let achieved = share_difficulty(result).ok_or(StratumError::InvalidResult)?;
-        let diff = Self::miner_diff(state.job.diff, custom_diff);
-        if achieved < diff {
-            return Err(StratumError::LowDifficulty);
-        }
-        let key = u32::from_le_bytes(bytes);
-        if state.seen.contains(&key) {
-            return Err(StratumError::Duplicate);
-        }
-        let forward = achieved >= state.job.diff;
-        if forward && pending_full {
-            // Refused before it is remembered, so the miner may submit it again.
-            return Err(StratumError::PoolUnavailable);
-        }
-        if state.seen.len() < MAX_SEEN_PER_JOB {
-            state.seen.insert(key);
-        }
-        Ok(Share { achieved, diff, expired, forward })
     }
 
     /// Records a submit sent upstream under the pool request id `id`.
@@ -250,6 +207,12 @@ mod tests {
     fn result_for(diff: u64) -> String {
         let v = u64::MAX / diff;
         format!("{}{}", "0".repeat(48), crate::stratum::difficulty::to_hex(&v.to_le_bytes()))
+    }
+
+    fn cn(m: &Mapper) -> &CnWork {
+        match m.work() {
+            Work::CryptoNote(w) => w,
+        }
     }
 
     fn mapper() -> Mapper {
@@ -323,7 +286,7 @@ mod tests {
         assert_eq!(m.check_share(0, 1000, "j1", "01000000", &result_for(500)), Err(StratumError::LowDifficulty));
         assert!(m.check_share(0, 1000, "j1", "02000000", &result_for(10001)).unwrap().forward);
         // A custom difficulty above the pool's is ignored: the pool's target rules.
-        assert_eq!(Mapper::miner_diff(10000, 50000), 10000);
+        assert_eq!(super::super::cryptonote::CnWork::miner_diff(10000, 50000), 10000);
     }
 
     #[test]
@@ -337,7 +300,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
         assert_eq!(crate::stratum::difficulty::difficulty_from_target(v["params"]["target"].as_str().unwrap()), Some(1000));
         m.job_line(1000, 7).unwrap();
-        assert_eq!(m.current.as_ref().unwrap().lines.len(), 2);
+        assert_eq!(cn(&m).line_count(), 2);
     }
 
     #[test]
@@ -390,7 +353,7 @@ mod tests {
             let line = m.job_line(d, 0).unwrap();
             assert_eq!(line.diff, d);
         }
-        assert!(m.current.as_ref().unwrap().lines.len() <= MAX_LINES);
+        assert!(cn(&m).line_count() <= super::super::cryptonote::MAX_LINES);
         assert_eq!(m.job_line(0, 0).unwrap().diff, 10_000, "the pool difficulty stays cached");
     }
 

@@ -8,10 +8,11 @@
 //! weighted group; `Storage` is the slot table.
 
 pub mod balance;
+pub mod cryptonote;
 pub mod mapper;
 pub mod storage;
 
-pub use mapper::{MAX_PENDING, Mapper, Pending, Share};
+pub use mapper::{MAX_PENDING, Mapper, Pending, Share, Work};
 
 use crate::config::Mode;
 use crate::stratum::StratumError;
@@ -48,7 +49,7 @@ pub struct Upstream<L> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Assigned {
     pub upstream: UpstreamId,
-    pub slot: u8,
+    pub slot: u16,
     /// The upstream is new: the proxy must open its pool connection.
     pub created: bool,
 }
@@ -106,7 +107,7 @@ impl<L: NewLink> Splitter<L> {
                 let mut idle: Vec<(usize, bool)> = self
                     .upstreams
                     .iter()
-                    .filter(|(_, u)| ours(u) && u.mapper.storage().active() == 0 && u.held_until.is_none_or(|t| now >= t))
+                    .filter(|(_, u)| ours(u) && u.mapper.active() == 0 && u.held_until.is_none_or(|t| now >= t))
                     .map(|(id, u)| (id, u.mapper.is_live()))
                     .collect();
                 idle.sort_by_key(|&(id, live)| (!live, id));
@@ -138,7 +139,7 @@ impl<L> Splitter<L> {
 
     /// Detaches a miner (its slot is dead until the upstream's next job). Returns the
     /// upstream, removed, when it should close at once (simple mode without reuse).
-    pub fn logout(&mut self, upstream: UpstreamId, slot: u8, miner: MinerId, now: Instant) -> Option<(UpstreamId, L)> {
+    pub fn logout(&mut self, upstream: UpstreamId, slot: u16, miner: MinerId, now: Instant) -> Option<(UpstreamId, L)> {
         let u = self.upstreams.get_mut(upstream.0)?;
         u.mapper.remove(slot, miner, now);
         self.close_if_unused(upstream)
@@ -146,7 +147,7 @@ impl<L> Splitter<L> {
 
     /// Gives back a slot that was reserved for a miner who never mined on it (a move that
     /// was called off): it is free at once, as no nonce was searched with it.
-    pub fn release(&mut self, upstream: UpstreamId, slot: u8, miner: MinerId, now: Instant) -> Option<(UpstreamId, L)> {
+    pub fn release(&mut self, upstream: UpstreamId, slot: u16, miner: MinerId, now: Instant) -> Option<(UpstreamId, L)> {
         let u = self.upstreams.get_mut(upstream.0)?;
         u.mapper.release(slot, miner, now);
         self.close_if_unused(upstream)
@@ -156,7 +157,7 @@ impl<L> Splitter<L> {
         let u = self.upstreams.get(upstream.0)?;
         // Submits still in flight keep the upstream until they are answered (collect_idle
         // removes it then), so their outcome is counted.
-        let unused = u.mapper.storage().active() == 0 && u.mapper.pending_count() == 0 && u.held_until.is_none();
+        let unused = u.mapper.active() == 0 && u.mapper.pending_count() == 0 && u.held_until.is_none();
         if self.mode == Mode::Simple && self.reuse_timeout.is_zero() && unused {
             return Some((upstream, self.upstreams.remove(upstream.0).link));
         }
@@ -249,7 +250,7 @@ impl<L> Splitter<L> {
     pub fn counts(&self, group: Option<GroupId>) -> UpstreamCounts {
         let mut c = UpstreamCounts::default();
         for (_, u) in self.upstreams.iter().filter(|(_, u)| group.is_none_or(|g| u.group == g)) {
-            match (u.mapper.is_live(), u.mapper.storage().active() > 0) {
+            match (u.mapper.is_live(), u.mapper.active() > 0) {
                 (false, _) => c.error += 1,
                 (true, true) => c.active += 1,
                 (true, false) => c.sleep += 1,

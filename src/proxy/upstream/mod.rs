@@ -1,36 +1,49 @@
 //! Upstream links: the pool side of each upstream. A link connects (non-blocking), logs in,
-//! takes jobs from the login reply and from `job` pushes, forwards shares with our own
-//! request ids, and walks its lane's failover list when the pool goes away. The decisions
-//! (when to connect, timeouts, keepalives, which pool next) are `pool::Session`'s; this
-//! file does the socket work. Miners never see a failover except as a new job.
+//! takes jobs, forwards shares with our own request ids, and walks its lane's failover
+//! list when the pool goes away. The decisions (when to connect, timeouts, keepalives,
+//! which pool next) are `pool::Session`'s; this file does the socket work, and what the
+//! pool's dialect says and expects is dispatched on `PoolProto` in one place each
+//! (`send_login`, `pool_line`, the keepalive): `cryptonote.rs` is the xmrig dialect.
+//! Miners never see a failover except as a new job.
+
+mod cryptonote;
 
 use super::{MAX_POOL_LINE, MAX_POOL_OUT, Proxy, SUBMIT_TIMEOUT};
 use crate::config::PoolConfig;
 use crate::net::resolve::Lookup;
 use crate::net::{Conn, Fill, LineReader, Source};
-use crate::pool::message::{self, PoolMessage};
 use crate::pool::session::Due;
 use crate::pool::{Health, Session};
 use crate::splitter::{NewLink, Pending};
 use crate::stratum::{StratumError, write};
-use crate::{AGENT, GroupId, UpstreamId};
+use crate::{GroupId, UpstreamId};
 use mio::Interest;
 use mio::event::Event;
 use mio::net::TcpStream;
 use std::time::{Duration, Instant};
+
+/// What a pool's dialect keeps per connection.
+#[derive(Debug)]
+pub enum PoolProto {
+    CryptoNote {
+        /// The pool's session id (the `id` of its login reply), sent with every submit.
+        session: String,
+    },
+}
 
 /// One pool connection, kept in its upstream's record next to the mapper.
 #[derive(Debug)]
 pub struct Link {
     pub(super) conn: Option<Conn>,
     pub(super) session: Session,
+    pub(super) proto: PoolProto,
     /// Submits encoded during this loop pass, written in one go at its end.
     pub(super) outbox: Vec<u8>,
 }
 
 impl NewLink for Link {
     fn new(now: Instant) -> Link {
-        Link { conn: None, session: Session::new(now), outbox: Vec::new() }
+        Link { conn: None, session: Session::new(now), proto: PoolProto::CryptoNote { session: String::new() }, outbox: Vec::new() }
     }
 }
 
@@ -144,17 +157,22 @@ impl Proxy {
         }
     }
 
+    /// The connection is up: log in, in the pool's dialect.
     fn send_login(&mut self, uid: UpstreamId, now: Instant) {
-        let Some(id) = self.link_mut(uid).map(|l| l.session.login_sent(now)) else { return };
-        let mut buf = std::mem::take(&mut self.scratch);
-        buf.clear();
-        if let Some((_, _, pool)) = self.pool_of(uid) {
-            write::pool_login(&mut buf, id, &pool.user, &pool.pass, AGENT, pool.rig_id.as_deref(), pool.algo.as_deref());
-            log::debug!("upstream #{} connected to {}, logging in as {}", uid.0, pool.url, pool.user);
+        let Some(u) = self.splitter.get(uid) else { return };
+        match &u.link.proto {
+            PoolProto::CryptoNote { .. } => self.cryptonote_login(uid, now),
         }
-        self.scratch = buf;
-        if !self.scratch.is_empty() {
-            self.send_to_pool(uid, now);
+    }
+
+    /// One line from a pool, in its dialect.
+    fn pool_line(&mut self, uid: UpstreamId, line: &[u8], now: Instant) {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let Some(u) = self.splitter.get(uid) else { return };
+        match &u.link.proto {
+            PoolProto::CryptoNote { .. } => self.cryptonote_pool_line(uid, line, now),
         }
     }
 
@@ -223,54 +241,8 @@ impl Proxy {
         self.splitter.get(uid).is_some_and(|u| u.link.conn.is_some())
     }
 
-    fn pool_line(&mut self, uid: UpstreamId, line: &[u8], now: Instant) {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            return;
-        }
-        let msg = match message::parse(line) {
-            Ok(m) => m,
-            Err(e) => {
-                log::warn!("upstream #{}: ignoring pool line: {e}", uid.0);
-                return;
-            }
-        };
-        let Some(u) = self.splitter.get_mut(uid) else { return };
-        match msg {
-            PoolMessage::Reply { id, result } if u.link.session.is_login_reply(id) => self.login_result(uid, result, now),
-            PoolMessage::Reply { id, result } => {
-                let Some(p) = u.mapper.take_pending(id) else {
-                    log::debug!("upstream #{}: reply to unknown request {id}", uid.0);
-                    return;
-                };
-                self.answer_share(uid, p, result.map(|_| ()).map_err(StratumError::Pool), now);
-            }
-            PoolMessage::Job(params) if u.link.session.is_active() => self.new_job(uid, &params, now),
-            PoolMessage::Job(_) => log::warn!("upstream #{}: job before login, ignored", uid.0),
-            PoolMessage::Other(method) => log::debug!("upstream #{}: ignoring method {method}", uid.0),
-        }
-    }
-
-    fn login_result(&mut self, uid: UpstreamId, result: Result<&serde_json::value::RawValue, String>, now: Instant) {
-        let login = match result.and_then(message::parse_login) {
-            Ok(l) => l,
-            Err(e) => return self.fail_link(uid, &format!("login refused: {e}"), now),
-        };
-        let Some(u) = self.splitter.get_mut(uid) else { return };
-        u.link.session.logged_in(login.session, now);
-        let (group, lane) = (u.group, u.lane);
-        self.set_lane_health(group, lane, Health::Up);
-        if let Some((_, index, pool)) = self.pool_of(uid) {
-            let fallback = if index > 0 && !self.groups.get(group).is_some_and(|g| g.is_weighted()) { " (fallback)" } else { "" };
-            log::info!("upstream #{} logged in to {}{fallback}", uid.0, pool.url);
-        }
-        match login.job {
-            Some(job) => self.new_job(uid, &job, now),
-            None => log::debug!("upstream #{}: login reply without a job, waiting for one", uid.0),
-        }
-    }
-
     /// A lane's pool is up or down now; a change makes the group rebalance at once.
-    fn set_lane_health(&mut self, group: GroupId, lane: usize, health: Health) {
+    pub(super) fn set_lane_health(&mut self, group: GroupId, lane: usize, health: Health) {
         let Some(l) = self.groups.get_mut(group).and_then(|g| g.lanes.get_mut(lane)) else { return };
         if l.health != health {
             l.health = health;
@@ -325,7 +297,9 @@ impl Proxy {
                 Due::Timeout => self.fail_link(uid, "connect/login timeout", now),
                 Due::Keepalive(id) => {
                     self.scratch.clear();
-                    write::pool_keepalive(&mut self.scratch, id, &u.link.session.id);
+                    match &u.link.proto {
+                        PoolProto::CryptoNote { session } => write::pool_keepalive(&mut self.scratch, id, session),
+                    }
                     self.send_to_pool(uid, now);
                 }
                 Due::Nothing => {}

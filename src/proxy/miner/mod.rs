@@ -1,14 +1,17 @@
-//! Miner connections: the login / submit / keepalived state machine (RFC section 6) and
-//! delivery of jobs to miners.
+//! Miner connections: the record, reading lines, closing and reaping, timeouts. What
+//! depends on the miner's dialect (its login, submits, replies and how a job reaches it)
+//! is dispatched on `Proto` in one place each (`miner_line`, `deliver_job`,
+//! `answer_share`): `cryptonote.rs` is the xmrig dialect.
 
-use super::{IDLE_TIMEOUT, LOGIN_TIMEOUT, MAX_MINER_LINE, MAX_MINER_OUT, Proxy, Route, custom_diff};
+mod cryptonote;
+
+pub use cryptonote::CnMiner;
+
+use super::{IDLE_TIMEOUT, LOGIN_TIMEOUT, MAX_MINER_LINE, MAX_MINER_OUT, Proxy, Route};
 use crate::net::{Conn, ConnError, Fill};
 use crate::splitter::{Mapper, Pending};
 use crate::stats::RateMeter;
-use crate::stats::workers::LoginFields;
-use crate::stratum::algo::AlgoSet;
-use crate::stratum::request::{self, Login, Method, RequestId, Submit};
-use crate::stratum::{StratumError, write};
+use crate::stratum::StratumError;
 use crate::{GroupId, MinerId, UpstreamId};
 use mio::net::TcpStream;
 use std::net::SocketAddr;
@@ -21,7 +24,7 @@ pub enum MinerState {
     /// Connected, no login yet.
     WaitLogin,
     /// Logged in; the login reply goes out with the first job.
-    WaitReady { login_id: RequestId },
+    WaitReady { login_id: cryptonote::RequestId },
     /// Receiving jobs and submitting shares.
     Ready,
     /// Being closed at the end of this loop pass.
@@ -65,6 +68,12 @@ pub struct Moving {
     pub from: Option<(Route, Instant)>,
 }
 
+/// What a miner's dialect keeps per miner.
+#[derive(Debug)]
+pub enum Proto {
+    CryptoNote(CnMiner),
+}
+
 /// One miner connection.
 #[derive(Debug)]
 pub struct Miner {
@@ -74,17 +83,15 @@ pub struct Miner {
     pub state: MinerState,
     pub peer: SocketAddr,
     pub local_port: u16,
-    pub session: u64,
     /// The pool group the miner mines to (its port's, or its account's).
     pub group: GroupId,
     pub route: Option<Route>,
     pub moving: Option<Box<Moving>>,
     /// The miner's hashrate, for balancing weighted groups.
     pub rate: RateMeter,
+    /// The difficulty the miner asked for (`WALLET+N` or `custom-diff`; 0 = the pool's).
     pub custom_diff: u64,
-    /// Difficulty of the last job sent.
-    pub diff: u64,
-    pub algos: AlgoSet,
+    pub proto: Proto,
     pub identity: Option<Box<Identity>>,
     /// Worker record key (see `stats::Workers`).
     pub worker: Option<usize>,
@@ -99,14 +106,12 @@ impl Miner {
             state: MinerState::WaitLogin,
             peer,
             local_port,
-            session: 0,
             group,
             route: None,
             moving: None,
             rate: RateMeter::new(clock),
             custom_diff: 0,
-            diff: 0,
-            algos: AlgoSet::default(),
+            proto: Proto::CryptoNote(CnMiner::default()),
             identity: None,
             worker: None,
             last_seen: now,
@@ -118,13 +123,11 @@ impl Miner {
         self.identity.as_ref().map(|i| &*i.user).unwrap_or("-")
     }
 
-    /// The session id as the miner sees it.
-    pub fn session_hex(&self) -> String {
-        format!("{:016x}", self.session)
-    }
-
-    fn owns_session(&self, id: &str) -> bool {
-        id.len() == 16 && u64::from_str_radix(id, 16).is_ok_and(|s| s == self.session)
+    /// Difficulty of the last job sent.
+    pub fn diff(&self) -> u64 {
+        match &self.proto {
+            Proto::CryptoNote(cn) => cn.diff,
+        }
     }
 
     /// Where the miner mined before a move, while shares for its jobs are still honoured.
@@ -132,43 +135,18 @@ impl Miner {
         self.moving.as_ref().and_then(|m| m.from).filter(|(_, until)| now < *until).map(|(r, _)| r)
     }
 }
-
-/// Sends a mapper's current job to one miner: the login reply for a miner waiting for its
-/// first job, a job notification otherwise. Only the fixed byte is patched per miner. A job
-/// counts as activity (RFC 6): a slow miner that rarely finds a share is not idle.
+/// Sends a mapper's current job to one miner, in its dialect (see `cryptonote.rs`).
 pub(super) fn deliver_job(
     mapper: &mut Mapper,
     miner: &mut Miner,
-    slot: u8,
+    slot: u16,
     scratch: &mut Vec<u8>,
     extensions: &[&str],
     now: Instant,
 ) -> Result<(), String> {
-    if matches!(miner.state, MinerState::WaitLogin | MinerState::Closing) {
-        return Ok(());
+    match &miner.proto {
+        Proto::CryptoNote(_) => cryptonote::deliver_job(mapper, miner, slot, scratch, extensions, now),
     }
-    if let Some(algo) = mapper.job().and_then(|j| j.algo.as_deref())
-        && !miner.algos.allows(algo)
-    {
-        if let MinerState::WaitReady { login_id } = &miner.state {
-            scratch.clear();
-            write::error_reply(scratch, login_id, &StratumError::UnsupportedAlgo(algo.to_string()));
-            let _ = miner.conn.send(scratch);
-        }
-        return Err(format!("cannot mine the pool's algorithm {algo}"));
-    }
-    let Some(line) = mapper.job_line(miner.custom_diff, slot) else { return Ok(()) };
-    miner.diff = line.diff;
-    let sent = match std::mem::replace(&mut miner.state, MinerState::Ready) {
-        MinerState::WaitReady { login_id } => {
-            scratch.clear();
-            write::login_reply(scratch, &login_id, &miner.session_hex(), line, extensions);
-            miner.conn.send(scratch)
-        }
-        _ => miner.conn.send(&line.line),
-    };
-    miner.last_seen = now;
-    sent.map_err(|e| e.to_string())
 }
 
 impl Proxy {
@@ -242,132 +220,11 @@ impl Proxy {
     }
 
     fn miner_line(&mut self, id: MinerId, line: &[u8], now: Instant) {
-        let Some(req) = request::parse(line) else {
-            self.close_miner(id, "malformed request");
-            return;
-        };
-        let miner = &mut self.miners[id.0];
+        let Some(miner) = self.miners.get_mut(id.0) else { return };
         miner.last_seen = now;
-        match (&miner.state, req.method) {
-            (MinerState::WaitLogin, Method::Login(login)) => self.login(id, req.id.into(), login, now),
-            (MinerState::WaitLogin, _) => self.close_miner(id, "first request is not a login"),
-            (_, Method::Submit(s)) => self.submit(id, req.id, s, now),
-            (_, Method::Keepalive) => self.reply_status(id, req.id, "KEEPALIVED"),
-            (_, Method::Login(_) | Method::Other(_)) => self.reply_error(id, req.id, &StratumError::InvalidMethod),
+        match &miner.proto {
+            Proto::CryptoNote(_) => self.cryptonote_line(id, line, now),
         }
-    }
-
-    /// RFC 6.1: checks the login, attaches the miner to an upstream, and answers at once if
-    /// that upstream has a job (otherwise when the first job arrives).
-    fn login(&mut self, id: MinerId, req_id: RequestId, login: Login, now: Instant) {
-        let Some(wallet) = login.login.as_deref() else {
-            return self.refuse_login(id, &req_id, StratumError::InvalidAddress);
-        };
-        if let Some(pass) = self.cfg.access_password.as_deref()
-            && !constant_time_eq(pass.as_bytes(), login.pass.as_bytes())
-        {
-            return self.refuse_login(id, &req_id, StratumError::InvalidPassword);
-        }
-        let (user, custom_diff) = custom_diff::split(wallet, self.cfg.custom_diff);
-        let algos = AlgoSet::from_names(login.algos.iter().map(String::as_str));
-        let group = match self.login_group(id, user) {
-            Ok(g) => g,
-            Err(e) => return self.refuse_login(id, &req_id, e),
-        };
-        self.miners[id.0].group = group;
-        let (assigned, custom_diff) = match self.unpark(user, login.rigid.as_deref(), group, id, now) {
-            // A rig back within the grace period keeps the difficulty it had unless it asks anew.
-            Some((a, kept)) => (a, if custom_diff == self.cfg.custom_diff { kept } else { custom_diff }),
-            None => match self.place(group, id, now) {
-                Ok(a) => (a, custom_diff),
-                Err(e) => return self.refuse_login(id, &req_id, e),
-            },
-        };
-        let session = self.rng.next();
-        let clock = self.clock(now);
-        let peer_ip = self.miners[id.0].peer.ip();
-        let fields = LoginFields { user, pass: &login.pass, agent: &login.agent, rig_id: login.rigid.as_deref(), ip: peer_ip, custom_diff };
-        let worker = self.workers.name_for(&fields).and_then(|name| self.workers.attach(&name, user, peer_ip, clock));
-        if let Some(w) = worker {
-            self.note_worker_pool(w, assigned.upstream);
-        }
-        let miner = &mut self.miners[id.0];
-        miner.worker = worker;
-        miner.session = session;
-        miner.custom_diff = custom_diff;
-        miner.algos = algos;
-        miner.route = Some(Route::new(assigned.upstream, assigned.slot));
-        let (user_ref, agent_ref) = (self.interner.get(user), self.interner.get(&login.agent));
-        let miner = &mut self.miners[id.0];
-        miner.identity = Some(Box::new(Identity { user: user_ref, agent: agent_ref, rig_id: login.rigid.map(String::into_boxed_str) }));
-        miner.state = MinerState::WaitReady { login_id: req_id };
-        log::debug!("miner {} logged in as {user} on upstream #{} slot {}", miner.peer, assigned.upstream.0, assigned.slot);
-        self.log_connect(id);
-        if assigned.created {
-            self.connect_link(assigned.upstream, now);
-        }
-        let Proxy { splitter, miners, scratch, extensions, .. } = self;
-        if let Some(mapper) = splitter.mapper_mut(assigned.upstream).filter(|m| m.is_live())
-            && let Err(why) = deliver_job(mapper, &mut miners[id.0], assigned.slot, scratch, extensions, now)
-        {
-            self.close_miner(id, &why);
-        }
-    }
-
-    fn refuse_login(&mut self, id: MinerId, req_id: &str, err: StratumError) {
-        log::info!("miner {} login refused: {err}", self.miners[id.0].peer);
-        self.reply_error(id, req_id, &err);
-        self.close_miner(id, "login refused");
-    }
-
-    /// RFC 6.2 plus the proxy's own checks; good shares go upstream, answered on reply.
-    /// A miner that was just moved may still send shares for its previous upstream's jobs:
-    /// within the grace window they are checked and sent there.
-    fn submit(&mut self, id: MinerId, req_id: &str, s: Submit<'_>, now: Instant) {
-        let miner = &self.miners[id.0];
-        let route = match (&miner.state, miner.route) {
-            (MinerState::Ready, Some(route)) if miner.owns_session(&s.session) => route,
-            _ => return self.reply_error(id, req_id, &StratumError::Unauthenticated),
-        };
-        if s.job_id.is_empty() {
-            return self.reply_error(id, req_id, &StratumError::MissingJobId);
-        }
-        let (custom_diff, seq, worker, diff) = (miner.custom_diff, miner.seq, miner.worker, miner.diff);
-        let previous = miner.moved_from(now);
-        let mut checked = self.check_share(route, custom_diff, &s);
-        if let (Err(StratumError::InvalidJobId), Some(old)) = (&checked, previous) {
-            checked = self.check_share(old, custom_diff, &s);
-        }
-        let (uid, share) = match checked {
-            Ok(ok) => ok,
-            Err(e) => {
-                self.share_refused(Some(id), worker, diff, &e);
-                return self.reply_error(id, req_id, &e);
-            }
-        };
-        if !share.forward {
-            // Meets the miner's custom difficulty but not the pool's: counted, not sent.
-            self.share_accepted(uid, Some(id), worker, &share, None, now);
-            return self.reply_status(id, req_id, "OK");
-        }
-        let share_diff = share.diff;
-        let pending = Pending { miner: id, miner_seq: seq, worker, request_id: req_id.into(), share, sent: now };
-        if let Err(e) = self.forward_share(uid, &s, pending, now) {
-            self.share_refused(Some(id), worker, share_diff, &e);
-            self.reply_error(id, req_id, &e);
-        }
-    }
-
-    /// The mapper's checks of a share on the upstream and slot of `route`.
-    fn check_share(
-        &mut self,
-        route: Route,
-        custom_diff: u64,
-        s: &Submit<'_>,
-    ) -> Result<(UpstreamId, crate::splitter::Share), StratumError> {
-        let uid = route.upstream();
-        let mapper = self.splitter.mapper_mut(uid).ok_or(StratumError::PoolUnavailable)?;
-        mapper.check_share(route.slot, custom_diff, &s.job_id, &s.nonce, &s.result).map(|share| (uid, share))
     }
 
     /// Answers a miner's submit once the pool of upstream `uid` has (or once it cannot).
@@ -381,24 +238,12 @@ impl Proxy {
         if !alive {
             return;
         }
-        match result {
-            Ok(()) => self.reply_status(p.miner, p.request_id.as_str(), "OK"),
-            Err(e) => self.reply_error(p.miner, p.request_id.as_str(), &e),
+        match self.miners[p.miner.0].proto {
+            Proto::CryptoNote(_) => self.cryptonote_answer(p.miner, p.request_id.as_str(), result),
         }
     }
 
-    fn reply_status(&mut self, id: MinerId, req_id: &str, status: &str) {
-        self.scratch.clear();
-        write::status_reply(&mut self.scratch, req_id, status);
-        self.send_scratch(id);
-    }
-
-    fn reply_error(&mut self, id: MinerId, req_id: &str, err: &StratumError) {
-        self.scratch.clear();
-        write::error_reply(&mut self.scratch, req_id, err);
-        self.send_scratch(id);
-    }
-
+    /// Sends the scratch buffer to a miner; a failed send closes it.
     fn send_scratch(&mut self, id: MinerId) {
         let Some(miner) = self.miners.get_mut(id.0) else { return };
         if let Err(e) = miner.conn.send(&self.scratch) {

@@ -1,0 +1,227 @@
+//! The CryptoNote (xmrig) dialect of a miner: `login` with a wallet, session-bound
+//! `submit` of a nonce and result, `keepalived`, and jobs as blobs with a target; the
+//! login reply carries the first job.
+
+use super::{Identity, Miner, MinerState, Proto, constant_time_eq};
+use crate::proxy::{Proxy, Route, custom_diff};
+use crate::splitter::{Mapper, Pending};
+use crate::stats::workers::LoginFields;
+use crate::stratum::algo::AlgoSet;
+use crate::stratum::request::{self, Login, Method, Submit};
+use crate::stratum::{StratumError, write};
+use crate::{MinerId, UpstreamId};
+use std::time::Instant;
+
+pub use crate::stratum::request::RequestId;
+
+/// What the CryptoNote dialect keeps per miner.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CnMiner {
+    /// The session id the miner must send with each submit.
+    pub session: u64,
+    /// Difficulty of the last job sent.
+    pub diff: u64,
+    /// The algorithms it listed at login.
+    pub algos: AlgoSet,
+}
+
+impl CnMiner {
+    /// The session id as the miner sees it.
+    pub fn session_hex(&self) -> String {
+        format!("{:016x}", self.session)
+    }
+
+    fn owns_session(&self, id: &str) -> bool {
+        id.len() == 16 && u64::from_str_radix(id, 16).is_ok_and(|s| s == self.session)
+    }
+}
+
+/// Sends a mapper's current job to one miner: the login reply for a miner waiting for its
+/// first job, a job notification otherwise. Only the fixed byte is patched per miner. A job
+/// counts as activity (RFC 6): a slow miner that rarely finds a share is not idle.
+pub(super) fn deliver_job(
+    mapper: &mut Mapper,
+    miner: &mut Miner,
+    slot: u16,
+    scratch: &mut Vec<u8>,
+    extensions: &[&str],
+    now: Instant,
+) -> Result<(), String> {
+    if matches!(miner.state, MinerState::WaitLogin | MinerState::Closing) {
+        return Ok(());
+    }
+    let Proto::CryptoNote(cn) = &mut miner.proto;
+    if let Some(algo) = mapper.job().and_then(|j| j.algo.as_deref())
+        && !cn.algos.allows(algo)
+    {
+        if let MinerState::WaitReady { login_id } = &miner.state {
+            scratch.clear();
+            write::error_reply(scratch, login_id, &StratumError::UnsupportedAlgo(algo.to_string()));
+            let _ = miner.conn.send(scratch);
+        }
+        return Err(format!("cannot mine the pool's algorithm {algo}"));
+    }
+    let Some(line) = mapper.job_line(miner.custom_diff, slot) else { return Ok(()) };
+    cn.diff = line.diff;
+    let session = cn.session_hex();
+    let sent = match std::mem::replace(&mut miner.state, MinerState::Ready) {
+        MinerState::WaitReady { login_id } => {
+            scratch.clear();
+            write::login_reply(scratch, &login_id, &session, line, extensions);
+            miner.conn.send(scratch)
+        }
+        _ => miner.conn.send(&line.line),
+    };
+    miner.last_seen = now;
+    sent.map_err(|e| e.to_string())
+}
+
+impl Proxy {
+    /// One line from a CryptoNote miner.
+    pub(super) fn cryptonote_line(&mut self, id: MinerId, line: &[u8], now: Instant) {
+        let Some(req) = request::parse(line) else {
+            self.close_miner(id, "malformed request");
+            return;
+        };
+        match (&self.miners[id.0].state, req.method) {
+            (MinerState::WaitLogin, Method::Login(login)) => self.login(id, req.id.into(), login, now),
+            (MinerState::WaitLogin, _) => self.close_miner(id, "first request is not a login"),
+            (_, Method::Submit(s)) => self.submit(id, req.id, s, now),
+            (_, Method::Keepalive) => self.reply_status(id, req.id, "KEEPALIVED"),
+            (_, Method::Login(_) | Method::Other(_)) => self.reply_error(id, req.id, &StratumError::InvalidMethod),
+        }
+    }
+
+    /// The pool's answer to a share, for a CryptoNote miner.
+    pub(super) fn cryptonote_answer(&mut self, id: MinerId, req_id: &str, result: Result<(), StratumError>) {
+        match result {
+            Ok(()) => self.reply_status(id, req_id, "OK"),
+            Err(e) => self.reply_error(id, req_id, &e),
+        }
+    }
+
+    /// RFC 6.1: checks the login, attaches the miner to an upstream, and answers at once if
+    /// that upstream has a job (otherwise when the first job arrives).
+    fn login(&mut self, id: MinerId, req_id: RequestId, login: Login, now: Instant) {
+        let Some(wallet) = login.login.as_deref() else {
+            return self.refuse_login(id, &req_id, StratumError::InvalidAddress);
+        };
+        if let Some(pass) = self.cfg.access_password.as_deref()
+            && !constant_time_eq(pass.as_bytes(), login.pass.as_bytes())
+        {
+            return self.refuse_login(id, &req_id, StratumError::InvalidPassword);
+        }
+        let (user, custom_diff) = custom_diff::split(wallet, self.cfg.custom_diff);
+        let algos = AlgoSet::from_names(login.algos.iter().map(String::as_str));
+        let group = match self.login_group(id, user) {
+            Ok(g) => g,
+            Err(e) => return self.refuse_login(id, &req_id, e),
+        };
+        self.miners[id.0].group = group;
+        let (assigned, custom_diff) = match self.unpark(user, login.rigid.as_deref(), group, id, now) {
+            // A rig back within the grace period keeps the difficulty it had unless it asks anew.
+            Some((a, kept)) => (a, if custom_diff == self.cfg.custom_diff { kept } else { custom_diff }),
+            None => match self.place(group, id, now) {
+                Ok(a) => (a, custom_diff),
+                Err(e) => return self.refuse_login(id, &req_id, e),
+            },
+        };
+        let session = self.rng.next();
+        let clock = self.clock(now);
+        let peer_ip = self.miners[id.0].peer.ip();
+        let fields = LoginFields { user, pass: &login.pass, agent: &login.agent, rig_id: login.rigid.as_deref(), ip: peer_ip, custom_diff };
+        let worker = self.workers.name_for(&fields).and_then(|name| self.workers.attach(&name, user, peer_ip, clock));
+        if let Some(w) = worker {
+            self.note_worker_pool(w, assigned.upstream);
+        }
+        let miner = &mut self.miners[id.0];
+        miner.worker = worker;
+        miner.proto = Proto::CryptoNote(CnMiner { session, diff: 0, algos });
+        miner.custom_diff = custom_diff;
+        miner.route = Some(Route::new(assigned.upstream, assigned.slot));
+        let (user_ref, agent_ref) = (self.interner.get(user), self.interner.get(&login.agent));
+        let miner = &mut self.miners[id.0];
+        miner.identity = Some(Box::new(Identity { user: user_ref, agent: agent_ref, rig_id: login.rigid.map(String::into_boxed_str) }));
+        miner.state = MinerState::WaitReady { login_id: req_id };
+        log::debug!("miner {} logged in as {user} on upstream #{} slot {}", miner.peer, assigned.upstream.0, assigned.slot);
+        self.log_connect(id);
+        if assigned.created {
+            self.connect_link(assigned.upstream, now);
+        }
+        let Proxy { splitter, miners, scratch, extensions, .. } = self;
+        if let Some(mapper) = splitter.mapper_mut(assigned.upstream).filter(|m| m.is_live())
+            && let Err(why) = deliver_job(mapper, &mut miners[id.0], assigned.slot, scratch, extensions, now)
+        {
+            self.close_miner(id, &why);
+        }
+    }
+
+    fn refuse_login(&mut self, id: MinerId, req_id: &str, err: StratumError) {
+        log::info!("miner {} login refused: {err}", self.miners[id.0].peer);
+        self.reply_error(id, req_id, &err);
+        self.close_miner(id, "login refused");
+    }
+
+    /// RFC 6.2 plus the proxy's own checks; good shares go upstream, answered on reply.
+    /// A miner that was just moved may still send shares for its previous upstream's jobs:
+    /// within the grace window they are checked and sent there.
+    fn submit(&mut self, id: MinerId, req_id: &str, s: Submit<'_>, now: Instant) {
+        let miner = &self.miners[id.0];
+        let Proto::CryptoNote(cn) = &miner.proto;
+        let route = match (&miner.state, miner.route) {
+            (MinerState::Ready, Some(route)) if cn.owns_session(&s.session) => route,
+            _ => return self.reply_error(id, req_id, &StratumError::Unauthenticated),
+        };
+        if s.job_id.is_empty() {
+            return self.reply_error(id, req_id, &StratumError::MissingJobId);
+        }
+        let (custom_diff, seq, worker, diff) = (miner.custom_diff, miner.seq, miner.worker, cn.diff);
+        let previous = miner.moved_from(now);
+        let mut checked = self.check_share(route, custom_diff, &s);
+        if let (Err(StratumError::InvalidJobId), Some(old)) = (&checked, previous) {
+            checked = self.check_share(old, custom_diff, &s);
+        }
+        let (uid, share) = match checked {
+            Ok(ok) => ok,
+            Err(e) => {
+                self.share_refused(Some(id), worker, diff, &e);
+                return self.reply_error(id, req_id, &e);
+            }
+        };
+        if !share.forward {
+            // Meets the miner's custom difficulty but not the pool's: counted, not sent.
+            self.share_accepted(uid, Some(id), worker, &share, None, now);
+            return self.reply_status(id, req_id, "OK");
+        }
+        let share_diff = share.diff;
+        let pending = Pending { miner: id, miner_seq: seq, worker, request_id: req_id.into(), share, sent: now };
+        if let Err(e) = self.forward_share(uid, &s, pending, now) {
+            self.share_refused(Some(id), worker, share_diff, &e);
+            self.reply_error(id, req_id, &e);
+        }
+    }
+
+    /// The mapper's checks of a share on the upstream and slot of `route`.
+    fn check_share(
+        &mut self,
+        route: Route,
+        custom_diff: u64,
+        s: &Submit<'_>,
+    ) -> Result<(UpstreamId, crate::splitter::Share), StratumError> {
+        let uid = route.upstream();
+        let mapper = self.splitter.mapper_mut(uid).ok_or(StratumError::PoolUnavailable)?;
+        mapper.check_share(route.slot, custom_diff, &s.job_id, &s.nonce, &s.result).map(|share| (uid, share))
+    }
+
+    fn reply_status(&mut self, id: MinerId, req_id: &str, status: &str) {
+        self.scratch.clear();
+        write::status_reply(&mut self.scratch, req_id, status);
+        self.send_scratch(id);
+    }
+
+    fn reply_error(&mut self, id: MinerId, req_id: &str, err: &StratumError) {
+        self.scratch.clear();
+        write::error_reply(&mut self.scratch, req_id, err);
+        self.send_scratch(id);
+    }
+}

@@ -1,0 +1,151 @@
+//! The CryptoNote work of one upstream, free of sockets: the slot table (one fixed nonce
+//! byte per miner in NiceHash mode, one slot in simple mode), the current and previous
+//! job (each encoded once per distinct miner target, patched per miner), and the share
+//! check.
+
+use super::Share;
+use super::storage::Storage;
+use crate::stratum::difficulty::{hex_bytes, is_lower_hex, share_difficulty, target_for_difficulty};
+use crate::stratum::write::JobLine;
+use crate::stratum::{Job, StratumError};
+use std::collections::HashSet;
+
+/// Remembered nonces per job; past this the pool is left to spot duplicates.
+const MAX_SEEN_PER_JOB: usize = 1 << 16;
+/// Job encodings cached per job (one per distinct miner difficulty). Past this, the last
+/// entry is re-encoded on demand, so miners can't grow memory or scan time by logging in
+/// with ever new `+difficulty` suffixes.
+pub(super) const MAX_LINES: usize = 32;
+
+/// A job and what was done with it.
+#[derive(Debug)]
+struct JobState {
+    job: Job,
+    /// Upstream connection generation the job came from.
+    generation: u64,
+    /// Encodings, one per miner difficulty in use (pool difficulty first).
+    lines: Vec<JobLine>,
+    /// Nonces already submitted for this job through this upstream.
+    seen: HashSet<u32>,
+}
+
+/// The CryptoNote side of an upstream.
+#[derive(Debug)]
+pub struct CnWork {
+    storage: Storage,
+    nicehash: bool,
+    algo_ext: bool,
+    current: Option<JobState>,
+    previous: Option<JobState>,
+}
+
+impl CnWork {
+    pub(super) fn new(nicehash: bool, algo_ext: bool) -> CnWork {
+        CnWork { storage: Storage::new(if nicehash { 256 } else { 1 }), nicehash, algo_ext, current: None, previous: None }
+    }
+
+    pub(super) fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    pub(super) fn storage_mut(&mut self) -> &mut Storage {
+        &mut self.storage
+    }
+
+    /// The current job, if any.
+    pub fn job(&self) -> Option<&Job> {
+        self.current.as_ref().map(|j| &j.job)
+    }
+
+    /// Takes a new job. The old one stays valid (as expired) only if it came from the same
+    /// pool session; dead slots become free.
+    pub(super) fn set_job(&mut self, job: Job, generation: u64) {
+        let line = JobLine::new(&job, &job.target, job.diff, self.algo_ext);
+        let state = JobState { job, generation, lines: vec![line], seen: HashSet::new() };
+        let old = self.current.replace(state);
+        self.previous = old.filter(|o| o.generation == generation);
+        self.storage.clear_dead();
+    }
+
+    /// The difficulty a miner works at: its custom difficulty when that is below the pool's.
+    pub fn miner_diff(pool_diff: u64, custom_diff: u64) -> u64 {
+        if custom_diff > 0 && custom_diff < pool_diff { custom_diff } else { pool_diff }
+    }
+
+    /// The current job's line for a miner with `custom_diff`, patched with `slot` when
+    /// splitting nonces. Encoded once per distinct difficulty.
+    pub fn job_line(&mut self, custom_diff: u64, slot: u8) -> Option<&JobLine> {
+        let nicehash = self.nicehash;
+        let algo_ext = self.algo_ext;
+        let cur = self.current.as_mut()?;
+        let diff = Self::miner_diff(cur.job.diff, custom_diff);
+        let idx = match cur.lines.iter().position(|l| l.diff == diff) {
+            Some(i) => i,
+            None => {
+                let line = JobLine::new(&cur.job, &target_for_difficulty(diff), diff, algo_ext);
+                if cur.lines.len() < MAX_LINES {
+                    cur.lines.push(line);
+                } else {
+                    cur.lines[MAX_LINES - 1] = line;
+                }
+                cur.lines.len() - 1
+            }
+        };
+        let line = &mut cur.lines[idx];
+        if nicehash {
+            line.patch(slot);
+        }
+        Some(line)
+    }
+
+    /// Checks a submit from the miner in `slot` (session id already checked);
+    /// `pending_full`: no room upstream for one more submit.
+    pub(super) fn check_share(
+        &mut self,
+        slot: u8,
+        custom_diff: u64,
+        job_id: &str,
+        nonce: &str,
+        result: &str,
+        pending_full: bool,
+    ) -> Result<Share, StratumError> {
+        let (state, expired) = match (&mut self.current, &mut self.previous) {
+            (Some(c), _) if c.job.job_id == job_id => (c, false),
+            (_, Some(p)) if p.job.job_id == job_id => (p, true),
+            _ => return Err(StratumError::InvalidJobId),
+        };
+        if nonce.len() != 8 || !is_lower_hex(nonce) {
+            return Err(StratumError::InvalidNonce);
+        }
+        let bytes = hex_bytes::<4>(nonce).ok_or(StratumError::InvalidNonce)?;
+        if self.nicehash && bytes[3] != slot {
+            return Err(StratumError::IncompatibleNonce);
+        }
+        if !is_lower_hex(result) {
+            return Err(StratumError::InvalidResult);
+        }
+        let achieved = share_difficulty(result).ok_or(StratumError::InvalidResult)?;
+        let diff = Self::miner_diff(state.job.diff, custom_diff);
+        if achieved < diff {
+            return Err(StratumError::LowDifficulty);
+        }
+        let key = u32::from_le_bytes(bytes);
+        if state.seen.contains(&key) {
+            return Err(StratumError::Duplicate);
+        }
+        let forward = achieved >= state.job.diff;
+        if forward && pending_full {
+            // Refused before it is remembered, so the miner may submit it again.
+            return Err(StratumError::PoolUnavailable);
+        }
+        if state.seen.len() < MAX_SEEN_PER_JOB {
+            state.seen.insert(key);
+        }
+        Ok(Share { achieved, diff, expired, forward })
+    }
+
+    #[cfg(test)]
+    pub(super) fn line_count(&self) -> usize {
+        self.current.as_ref().map_or(0, |c| c.lines.len())
+    }
+}
