@@ -2,7 +2,8 @@
 //! so that every error names the field path (`pools[1].url`) and the reason.
 
 use super::{
-    AccountsConfig, Bind, BindKind, Config, ConfigError, HttpConfig, JumpBind, Mode, PoolConfig, RateLimit, TlsConfig, WorkersMode,
+    AccountsConfig, Bind, BindKind, BindProtocol, Config, ConfigError, HttpConfig, JumpBind, Mode, PoolConfig, RateLimit, TlsConfig,
+    WorkersMode,
 };
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -51,7 +52,14 @@ impl Default for Config {
 impl Bind {
     /// A plain stratum listener (no TLS, no PROXY protocol).
     pub fn stratum(addr: SocketAddr) -> Self {
-        Bind { addr, tls: false, proxy_protocol: false, kind: BindKind::Stratum, group: crate::DEFAULT_GROUP_NAME.to_string() }
+        Bind {
+            addr,
+            tls: false,
+            proxy_protocol: false,
+            kind: BindKind::Stratum,
+            group: crate::DEFAULT_GROUP_NAME.to_string(),
+            protocol: BindProtocol::Auto,
+        }
     }
 }
 
@@ -71,6 +79,7 @@ impl PoolConfig {
             enabled: true,
             group: crate::DEFAULT_GROUP_NAME.to_string(),
             weight: None,
+            protocol: None,
         }
     }
 }
@@ -254,6 +263,14 @@ fn parse_bind(v: &Value, f: &str) -> R<Bind> {
             "port" => port = opt_port(v, p)?,
             "tls" => set(&mut bind.tls, opt_bool(v, p)?),
             "proxy-protocol" => set(&mut bind.proxy_protocol, opt_bool(v, p)?),
+            "protocol" => {
+                bind.protocol = match opt_str(v, p)?.map(|m| m.to_ascii_lowercase()).as_deref() {
+                    None | Some("auto") => BindProtocol::Auto,
+                    Some("cryptonote") => BindProtocol::CryptoNote,
+                    Some("stratum-v1") => BindProtocol::StratumV1,
+                    Some(_) => return Err(err(p, "must be one of auto, cryptonote, stratum-v1")),
+                }
+            }
             "mode" => match opt_str(v, p)?.map(|m| m.to_ascii_lowercase()).as_deref() {
                 None | Some("stratum") => transparent = false,
                 Some("transparent") => transparent = true,
@@ -311,6 +328,15 @@ fn parse_pool(v: &Value, f: &str) -> R<PoolConfig> {
             "enabled" => set(&mut pool.enabled, opt_bool(v, p)?),
             "group" => set(&mut pool.group, opt_group(v, p)?),
             "weight" => pool.weight = opt_weight(v, p)?,
+            "protocol" => {
+                use crate::stratum::algo::Dialect;
+                pool.protocol = match opt_str(v, p)?.map(|m| m.to_ascii_lowercase()).as_deref() {
+                    None => None,
+                    Some("cryptonote") => Some(Dialect::CryptoNote),
+                    Some("stratum-v1") => Some(Dialect::StratumV1),
+                    Some(_) => return Err(err(p, "must be one of cryptonote, stratum-v1")),
+                }
+            }
             "nicehash" => {}
             _ => ignore(p),
         }
@@ -360,6 +386,25 @@ fn opt_weight(v: &Value, p: &str) -> R<Option<u32>> {
 /// port's pool group has an enabled pool to mine to (with accounts on, a port may have
 /// none: only registered accounts mine there).
 pub fn validate(c: &Config) -> R<()> {
+    // A group speaks one dialect: miners of its ports can only mine what its pools speak.
+    for (i, p) in c.pools.iter().enumerate().filter(|(_, p)| p.enabled) {
+        if p.protocol.is_none() && p.algo.as_deref().is_some_and(|a| crate::stratum::algo::Dialect::of(a).is_none()) {
+            return Err(err(format!("pools[{i}].algo"), "speaks EthereumStratum, which this proxy does not"));
+        }
+        if let Some(first) = c.pools.iter().find(|q| q.enabled && q.group == p.group)
+            && first.dialect() != p.dialect()
+        {
+            return Err(err(
+                format!("pools[{i}]"),
+                format!(
+                    "speaks {:?} but group \"{}\" already has {:?} pools; put it in a group of its own",
+                    p.dialect(),
+                    p.group,
+                    first.dialect()
+                ),
+            ));
+        }
+    }
     for (i, bind) in c.binds.iter().enumerate() {
         if bind.kind != BindKind::Stratum || c.accounts.enabled {
             continue;
@@ -629,6 +674,28 @@ mod tests {
         assert_eq!(fail(r#"{"pools-algo":{"a:1":7}}"#).field, "pools-algo.a:1");
         assert_eq!(fail(r#"{"pools-algo":{"a:1":"r x"}}"#).field, "pools-algo.a:1");
         assert_eq!(fail(r#"{"accounts":{"enabled":"yes"}}"#).field, "accounts.enabled");
+    }
+
+    #[test]
+    fn dialects_of_pools_and_ports() {
+        use crate::stratum::algo::Dialect;
+        let c = parse_str(
+            r#"{"bind":[{"port":1,"protocol":"stratum-v1"},{"port":2}],"pools":[{"url":"a:1","algo":"sha256d"},
+                {"url":"b:1","protocol":"stratum-v1"},{"url":"c:1","group":"cn"}]}"#,
+        )
+        .unwrap();
+        assert_eq!((c.binds[0].protocol, c.binds[1].protocol), (BindProtocol::StratumV1, BindProtocol::Auto));
+        assert_eq!(
+            (c.pools[0].dialect(), c.pools[1].dialect(), c.pools[2].dialect()),
+            (Dialect::StratumV1, Dialect::StratumV1, Dialect::CryptoNote)
+        );
+        assert_eq!(validate(&c), Ok(()));
+        let mixed = parse_str(r#"{"pools":[{"url":"a:1","algo":"sha256d"},{"url":"b:1","algo":"rx/0"}]}"#).unwrap();
+        assert_eq!(validate(&mixed).unwrap_err().field, "pools[1]");
+        let eth = parse_str(r#"{"pools":[{"url":"a:1","algo":"kawpow"}]}"#).unwrap();
+        assert_eq!(validate(&eth).unwrap_err().field, "pools[0].algo");
+        assert_eq!(fail(r#"{"bind":[{"port":1,"protocol":"v2"}]}"#).field, "bind[0].protocol");
+        assert_eq!(fail(r#"{"pools":[{"url":"a:1","protocol":"http"}]}"#).field, "pools[0].protocol");
     }
 
     #[test]

@@ -66,6 +66,15 @@ impl JumpBind {
 /// keepalive every few minutes at most.
 pub const JUMP_IDLE_SECS: u64 = 600;
 
+/// Which stratum dialects a port takes (`"protocol"` on a bind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindProtocol {
+    /// The first line decides: `login` is CryptoNote, `mining.*` is stratum v1.
+    Auto,
+    CryptoNote,
+    StratumV1,
+}
+
 /// One listening endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bind {
@@ -75,6 +84,7 @@ pub struct Bind {
     pub kind: BindKind,
     /// The pool group miners on this port mine to (`pool-group`; stratum binds only).
     pub group: String,
+    pub protocol: BindProtocol,
 }
 
 /// One upstream pool, in failover order.
@@ -98,6 +108,17 @@ pub struct PoolConfig {
     /// Share of the group's hashrate, relative to the other weighted pools of the group;
     /// `None`: a fallback, mined only while every weighted pool of the group is down.
     pub weight: Option<u32>,
+    /// The pool's dialect when said outright (`"protocol"`); else its `algo` decides.
+    pub protocol: Option<crate::stratum::algo::Dialect>,
+}
+
+impl PoolConfig {
+    /// The dialect the pool speaks: `protocol` when set, else the one its algorithm
+    /// implies, else CryptoNote.
+    pub fn dialect(&self) -> crate::stratum::algo::Dialect {
+        use crate::stratum::algo::Dialect;
+        self.protocol.or_else(|| self.algo.as_deref().and_then(Dialect::of)).unwrap_or(Dialect::CryptoNote)
+    }
 }
 
 /// Inbound TLS for binds with `tls: true`.

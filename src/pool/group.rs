@@ -74,6 +74,11 @@ impl Group {
         Group { name: name.into(), account: None, pools, lanes, hashrate: HashWindows::new(now), meters, loads, unit_load: 1.0 }
     }
 
+    /// The dialect the group's pools speak (the config keeps it to one per group).
+    pub fn dialect(&self) -> crate::stratum::algo::Dialect {
+        self.pools.first().map_or(crate::stratum::algo::Dialect::CryptoNote, PoolConfig::dialect)
+    }
+
     /// True when some pool has a weight: lanes are mined side by side.
     pub fn is_weighted(&self) -> bool {
         self.lanes.iter().any(|l| l.weight.is_some())

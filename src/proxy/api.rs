@@ -246,7 +246,10 @@ impl Proxy {
                     m.conn.tx,
                     m.conn.rx,
                     m.state.code(),
-                    m.diff(),
+                    match m.dialect() {
+                        Some(crate::stratum::algo::Dialect::StratumV1) => json!(m.diff()),
+                        _ => json!(m.diff() as u64),
+                    },
                     m.user(),
                     "********",
                     id.and_then(|i| i.rig_id.as_deref()),
@@ -362,7 +365,7 @@ impl Proxy {
         let mut diff = std::collections::HashMap::new();
         for (_, m) in &self.miners {
             if let Some(w) = m.worker {
-                let d = diff.entry(w).or_insert(0u64);
+                let d = diff.entry(w).or_insert(0f64);
                 *d = (*d).max(m.diff());
             }
         }
@@ -376,7 +379,7 @@ impl Proxy {
             series[3].push((l.clone(), w.accepted as f64));
             series[4].push((l.clone(), w.windows.total() as f64));
             series[5].push((l.clone(), w.windows.rate(1, clock)));
-            series[6].push((l, diff.get(&key).copied().unwrap_or(0) as f64));
+            series[6].push((l, diff.get(&key).copied().unwrap_or(0.0)));
         }
         let names = [
             ("proxy_worker_up", "gauge", "1 while the worker has a connection."),

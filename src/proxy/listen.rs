@@ -4,7 +4,7 @@
 
 use super::jump::{JumpTarget, Jumps};
 use super::{Miner, Proxy};
-use crate::config::{BindKind, Config, Mode};
+use crate::config::{BindKind, BindProtocol, Config, Mode};
 use crate::net::Source;
 use crate::net::proxy_protocol::{self, Parsed};
 use crate::net::tls::{ServerTls, server_config};
@@ -38,6 +38,8 @@ pub(super) struct Serve {
     jump: Option<usize>,
     /// The pool group miners on this port mine to.
     group: GroupId,
+    /// The dialects the port takes.
+    protocol: BindProtocol,
 }
 
 /// A connection waiting for its PROXY header.
@@ -84,7 +86,7 @@ pub(super) fn open(cfg: &Config, groups: &Groups, poll: &Poll) -> io::Result<(Ve
         };
         let extra = format!("{}{}", if bind.tls { ", TLS" } else { "" }, if bind.proxy_protocol { ", PROXY protocol" } else { "" });
         log::info!("listening on {addr} ({what}{extra})");
-        let how = Serve { port: addr.port(), tls: bind.tls, jump, group };
+        let how = Serve { port: addr.port(), tls: bind.tls, jump, group, protocol: bind.protocol };
         listeners.push(Listener { socket, addr, how, proxy_protocol: bind.proxy_protocol });
     }
     Ok((listeners, server_tls, jumps))
@@ -139,7 +141,7 @@ impl Proxy {
         }
         let _ = stream.set_nodelay(true);
         self.next_seq += 1;
-        let miner = entry.insert(Miner::new(self.next_seq, stream, peer, how.port, how.group, clock, now));
+        let miner = entry.insert(Miner::new(self.next_seq, stream, peer, how.port, how.group, how.protocol, clock, now));
         self.stats.on_connect();
         log::debug!("miner {peer} connected (#{})", self.next_seq);
         let id = MinerId(key);

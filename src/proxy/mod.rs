@@ -122,6 +122,10 @@ pub struct Proxy {
     accounts: Option<accounts::AccountBook>,
     /// Rigs that dropped recently, for session restore.
     parked: restore::ParkedRigs,
+    /// v1 miners asked to reconnect, by the session id they will bring back: their group.
+    v1_resume: std::collections::HashMap<String, GroupId>,
+    /// The next v1 prefix for a miner whose pool is not known at subscribe.
+    next_prefix: u16,
     stats: Stats,
     workers: Workers,
     /// Shared wallet and agent strings of logged-in miners.
@@ -189,6 +193,8 @@ impl Proxy {
             rebalance_due: Vec::new(),
             accounts: None,
             parked: Default::default(),
+            v1_resume: Default::default(),
+            next_prefix: 0,
             stats: Stats::new(0),
             workers,
             interner: intern::Interner::default(),

@@ -46,7 +46,8 @@ impl Proxy {
         } else {
             0
         };
-        self.splitter.place(group, lane, id, now)
+        let seat = self.seat(id, group);
+        self.splitter.place(group, lane, id, seat, now)
     }
 
     /// Moves a logged-in miner to an upstream of `lane` of its group. Returns false when
@@ -66,7 +67,8 @@ impl Proxy {
         if self.splitter.get(route.upstream()).is_some_and(|u| u.lane == lane && u.group == group) {
             return true;
         }
-        let a = match self.splitter.place(group, lane, id, now) {
+        let seat = self.seat(id, group);
+        let a = match self.splitter.place(group, lane, id, seat, now) {
             Ok(a) => a,
             Err(e) => {
                 log::debug!("miner {}: cannot move to lane {lane}: {e}", self.miners[id.0].peer);
@@ -143,8 +145,7 @@ impl Proxy {
         // Miners of the group where they will be: a reserved slot counts as arrived.
         let mut members = Vec::new();
         for (uid, u) in self.splitter.iter().filter(|(_, u)| u.group == group) {
-            for slot in 0..u.mapper.slots() {
-                let Some(mid) = u.mapper.miner_at(slot as u16) else { continue };
+            for (_, mid) in u.mapper.miners() {
                 let Some(m) = self.miners.get(mid.0).filter(|m| m.state != MinerState::Closing) else { continue };
                 let target = m.moving.as_ref().and_then(|mv| mv.to).map(|r| r.upstream());
                 let here = m.route.map(|r| r.upstream());

@@ -52,7 +52,8 @@ impl Proxy {
             return None;
         }
         let p = self.parked.remove(&key(user, rig)).filter(|p| p.group == group && now < p.until)?;
-        let a = self.splitter.place_on(p.upstream, group, id)?;
+        let seat = self.seat(id, group);
+        let a = self.splitter.place_on(p.upstream, group, id, seat)?;
         log::debug!("rig {user}/{} back within the grace period: upstream #{} restored", rig.unwrap_or("-"), p.upstream.0);
         Some((a, p.custom_diff))
     }

@@ -43,8 +43,17 @@ impl Proxy {
         let mut failed: Vec<(MinerId, String)> = Vec::new();
         let mut moving: Vec<(MinerId, u16)> = Vec::new();
         let mut sent = 0;
-        for slot in 0..mapper.slots() as u16 {
-            let Some(mid) = mapper.miner_at(slot) else { continue };
+        // CryptoNote scans its slot table in place; v1 lists its (sparse) prefixes.
+        let listed = mapper.v1().map(|_| mapper.miners());
+        let count = listed.as_ref().map_or(mapper.slots(), Vec::len);
+        for i in 0..count {
+            let (slot, mid) = match &listed {
+                Some(list) => list[i],
+                None => match mapper.miner_at(i as u16) {
+                    Some(mid) => (i as u16, mid),
+                    None => continue,
+                },
+            };
             let Some(miner) = miners.get_mut(mid.0) else { continue };
             if moves_at_job(miner.moving.as_deref(), miner.route, uid) {
                 moving.push((mid, slot));
@@ -115,8 +124,8 @@ impl Proxy {
 
     /// A CryptoNote share for the pool: `submit` with the pool's session id.
     pub(super) fn forward_share(&mut self, uid: UpstreamId, s: &Submit<'_>, p: Pending, now: Instant) -> Result<(), StratumError> {
-        self.forward(uid, p, now, |out, id, proto, mapper| match proto {
-            PoolProto::CryptoNote { session } => {
+        self.forward(uid, p, now, |out, id, proto, mapper| {
+            if let PoolProto::CryptoNote { session } = proto {
                 let algo = mapper.job().and_then(|j| j.algo.as_deref());
                 write::pool_submit(out, id, session, &s.job_id, &s.nonce, &s.result, algo);
             }

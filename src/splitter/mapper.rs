@@ -3,6 +3,7 @@
 //! submits in flight to the pool and whether the upstream is live.
 
 use super::cryptonote::CnWork;
+use super::v1::V1Work;
 use crate::MinerId;
 use crate::stratum::request::KeptId;
 use crate::stratum::write::JobLine;
@@ -44,6 +45,7 @@ pub struct Pending {
 #[derive(Debug)]
 pub enum Work {
     CryptoNote(CnWork),
+    V1(Box<V1Work>),
 }
 
 /// Splitter state of one upstream.
@@ -63,14 +65,58 @@ impl Mapper {
         Mapper { work: Work::CryptoNote(CnWork::new(nicehash, algo_ext)), pending: HashMap::new(), idle_since: Some(now), live: false }
     }
 
+    /// A stratum v1 upstream (see `v1.rs`); `pow` checks its shares (`None`: unchecked),
+    /// `divider` turns its difficulties into hashes.
+    pub fn new_v1(pow: Option<crate::stratum::v1::header::Pow>, divider: f64, now: Instant) -> Mapper {
+        let work = Work::V1(Box::new(V1Work::new(pow, divider)));
+        Mapper { work, pending: HashMap::new(), idle_since: Some(now), live: false }
+    }
+
     pub fn work(&self) -> &Work {
         &self.work
     }
 
-    /// Attaches a miner; returns its slot (its fixed byte in NiceHash mode).
+    pub fn work_mut(&mut self) -> &mut Work {
+        &mut self.work
+    }
+
+    /// The v1 work, for a v1 upstream.
+    pub fn v1(&self) -> Option<&V1Work> {
+        match &self.work {
+            Work::V1(w) => Some(w),
+            Work::CryptoNote(_) => None,
+        }
+    }
+
+    pub fn v1_mut(&mut self) -> Option<&mut V1Work> {
+        match &mut self.work {
+            Work::V1(w) => Some(w),
+            Work::CryptoNote(_) => None,
+        }
+    }
+
+    /// Attaches a miner; returns its slot (its fixed byte in NiceHash mode, its extranonce
+    /// prefix in stratum v1).
     pub fn add(&mut self, miner: MinerId) -> Option<u16> {
         let slot = match &mut self.work {
             Work::CryptoNote(w) => u16::from(w.storage_mut().add(miner)?),
+            Work::V1(w) => w.prefixes().add(miner)?.slot(),
+        };
+        self.idle_since = None;
+        Some(slot)
+    }
+
+    /// Attaches a v1 miner that was promised `promise` (prefix length, extranonce2 size):
+    /// at prefix `slot` exactly when it has one (it keeps it when it moves), else at the
+    /// next free one. `None` when the upstream's split differs or the prefix is taken.
+    pub fn add_v1(&mut self, miner: MinerId, slot: Option<u16>, promise: (usize, usize)) -> Option<u16> {
+        let Work::V1(w) = &mut self.work else { return None };
+        if w.split().promise() != promise {
+            return None;
+        }
+        let slot = match slot {
+            Some(s) => w.prefixes().add_as(s, miner).then_some(s)?,
+            None => w.prefixes().add(miner)?.slot(),
         };
         self.idle_since = None;
         Some(slot)
@@ -80,6 +126,10 @@ impl Mapper {
     pub fn remove(&mut self, slot: u16, miner: MinerId, now: Instant) {
         match &mut self.work {
             Work::CryptoNote(w) => w.storage_mut().remove(slot as u8, miner),
+            Work::V1(w) => {
+                let prefix = w.prefix(slot);
+                w.prefixes().remove(prefix, miner)
+            }
         }
         self.note_idle(now);
     }
@@ -88,6 +138,7 @@ impl Mapper {
     pub fn release(&mut self, slot: u16, miner: MinerId, now: Instant) {
         match &mut self.work {
             Work::CryptoNote(w) => w.storage_mut().release(slot as u8, miner),
+            Work::V1(w) => w.prefixes().release(slot, miner),
         }
         self.note_idle(now);
     }
@@ -102,13 +153,24 @@ impl Mapper {
     pub fn active(&self) -> usize {
         match &self.work {
             Work::CryptoNote(w) => w.storage().active(),
+            Work::V1(w) => w.prefix_table().counts().2,
         }
     }
 
-    /// Slot numbers to scan for miners: `0..slots()`.
+    /// Every miner attached, with its slot.
+    pub fn miners(&self) -> Vec<(u16, MinerId)> {
+        match &self.work {
+            Work::CryptoNote(w) => (0..w.storage().capacity()).filter_map(|s| Some((s as u16, w.storage().miner_at(s)?))).collect(),
+            Work::V1(w) => w.prefix_table().active().collect(),
+        }
+    }
+
+    /// Slot numbers to scan for miners, for fan-outs that must not allocate: `0..slots()`
+    /// (CryptoNote; v1 fans out with `miners`).
     pub fn slots(&self) -> usize {
         match &self.work {
             Work::CryptoNote(w) => w.storage().capacity(),
+            Work::V1(_) => 0,
         }
     }
 
@@ -116,6 +178,7 @@ impl Mapper {
     pub fn miner_at(&self, slot: u16) -> Option<MinerId> {
         match &self.work {
             Work::CryptoNote(w) => w.storage().miner_at(usize::from(slot)),
+            Work::V1(w) => w.prefix_table().miner_at(w.prefix(slot)),
         }
     }
 
@@ -123,27 +186,60 @@ impl Mapper {
     pub fn counts(&self) -> (usize, usize, usize) {
         match &self.work {
             Work::CryptoNote(w) => w.storage().counts(),
+            Work::V1(w) => w.prefix_table().counts(),
         }
     }
 
     /// True once the upstream has a job from a live pool session.
     pub fn is_live(&self) -> bool {
-        self.live && self.job().is_some()
+        self.live
+            && match &self.work {
+                Work::CryptoNote(w) => w.job().is_some(),
+                Work::V1(w) => w.current().is_some(),
+            }
     }
 
-    /// The current job, if any.
+    /// The current CryptoNote job, if any.
     pub fn job(&self) -> Option<&Job> {
         match &self.work {
             Work::CryptoNote(w) => w.job(),
+            Work::V1(_) => None,
         }
     }
 
-    /// Takes a new job (see `CnWork::set_job`): the upstream is live.
+    /// Takes a new CryptoNote job (see `CnWork::set_job`): the upstream is live.
     pub fn set_job(&mut self, job: Job, generation: u64) {
-        match &mut self.work {
-            Work::CryptoNote(w) => w.set_job(job, generation),
+        if let Work::CryptoNote(w) = &mut self.work {
+            w.set_job(job, generation);
+            self.live = true;
         }
+    }
+
+    /// Takes a v1 notify: the upstream is live (once logged in: `set_live`).
+    pub fn add_v1_job(&mut self, job: crate::stratum::v1::job::V1Job) {
+        if let Work::V1(w) = &mut self.work {
+            w.add_job(job);
+        }
+    }
+
+    /// The pool session is logged in (v1: jobs may have come before the authorize reply).
+    pub fn set_live(&mut self) {
         self.live = true;
+    }
+
+    /// The pool's v1 session (subscribe reply or `set_extranonce`); see `V1Work::set_session`.
+    pub fn set_v1_session(&mut self, extranonce1: &[u8], extranonce2_size: usize) -> Vec<(u16, MinerId)> {
+        match &mut self.work {
+            Work::V1(w) => w.set_session(extranonce1, extranonce2_size),
+            Work::CryptoNote(_) => Vec::new(),
+        }
+    }
+
+    /// The pool's v1 difficulty for the next jobs.
+    pub fn set_v1_pool_difficulty(&mut self, diff: f64) {
+        if let Work::V1(w) = &mut self.work {
+            w.set_pool_difficulty(diff);
+        }
     }
 
     /// The pool session ended: no share can be forwarded until the next job, and the
@@ -157,6 +253,7 @@ impl Mapper {
     pub fn job_line(&mut self, custom_diff: u64, slot: u16) -> Option<&JobLine> {
         match &mut self.work {
             Work::CryptoNote(w) => w.job_line(custom_diff, slot as u8),
+            Work::V1(_) => None,
         }
     }
 
@@ -168,7 +265,29 @@ impl Mapper {
         let pending_full = self.pending.len() >= MAX_PENDING;
         match &mut self.work {
             Work::CryptoNote(w) => w.check_share(slot as u8, custom_diff, job_id, nonce, result, pending_full),
+            Work::V1(_) => Err(StratumError::InvalidMethod),
         }
+    }
+
+    /// Checks a v1 submit from the miner in `slot`.
+    pub fn check_v1_share(
+        &mut self,
+        slot: u16,
+        difficulty: &crate::stratum::v1::check::MinerDifficulty,
+        version_mask: u32,
+        submit: &crate::stratum::v1::message::Submit<'_>,
+    ) -> Result<Share, crate::stratum::v1::error::V1Error> {
+        use crate::stratum::v1::error::V1Error;
+        if !self.live {
+            return Err(V1Error::Other("Pool connection lost, share not sent"));
+        }
+        let pending_full = self.pending.len() >= MAX_PENDING;
+        let Work::V1(w) = &mut self.work else { return Err(V1Error::Other("Not a stratum v1 upstream")) };
+        let share = w.check_share(slot, difficulty, version_mask, submit)?;
+        if share.forward && pending_full {
+            return Err(V1Error::Other("Pool connection busy, share not sent"));
+        }
+        Ok(share)
     }
 
     /// Records a submit sent upstream under the pool request id `id`.
@@ -212,6 +331,7 @@ mod tests {
     fn cn(m: &Mapper) -> &CnWork {
         match m.work() {
             Work::CryptoNote(w) => w,
+            Work::V1(_) => unreachable!("a CryptoNote mapper"),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod balance;
 pub mod cryptonote;
 pub mod mapper;
 pub mod storage;
+pub mod v1;
 
 pub use mapper::{MAX_PENDING, Mapper, Pending, Share, Work};
 
@@ -43,6 +44,36 @@ pub struct Upstream<L> {
     pub link: L,
     /// Kept, even without miners, until then: a rig that dropped may come back to it.
     pub held_until: Option<Instant>,
+}
+
+/// What kind of mapper a group's upstreams have, and where in it a miner sits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Seat {
+    /// Any slot of a CryptoNote upstream.
+    CryptoNote,
+    /// A stratum v1 upstream checked with `pow` (`None`: unchecked), whose difficulties
+    /// are worth `divider` hashes; the miner was promised `promise` (prefix length,
+    /// extranonce2 size) and sits at its prefix `slot` when it has one already.
+    V1 { pow: Option<crate::stratum::v1::header::Pow>, divider: f64, slot: Option<u16>, promise: (usize, usize) },
+}
+
+impl Seat {
+    /// Any slot of a CryptoNote upstream.
+    pub const CRYPTONOTE: Seat = Seat::CryptoNote;
+
+    fn mapper(&self, nicehash: bool, algo_ext: bool, now: Instant) -> Mapper {
+        match *self {
+            Seat::CryptoNote => Mapper::new(nicehash, algo_ext, now),
+            Seat::V1 { pow, divider, .. } => Mapper::new_v1(pow, divider, now),
+        }
+    }
+
+    fn take(&self, m: &mut Mapper, miner: MinerId) -> Option<u16> {
+        match *self {
+            Seat::CryptoNote => m.add(miner),
+            Seat::V1 { slot, promise, .. } => m.add_v1(miner, slot, promise),
+        }
+    }
 }
 
 /// Where a miner was put.
@@ -96,12 +127,15 @@ impl<L: NewLink> Splitter<L> {
         self.reuse_timeout = reuse_timeout;
     }
 
-    /// Puts a miner on an upstream of `lane` of `group`, creating one when all are full.
-    pub fn place(&mut self, group: GroupId, lane: usize, miner: MinerId, now: Instant) -> Result<Assigned, StratumError> {
+    /// Puts a miner on an upstream of `lane` of `group` (in the seat it needs), creating
+    /// one when all are full.
+    pub fn place(&mut self, group: GroupId, lane: usize, miner: MinerId, seat: Seat, now: Instant) -> Result<Assigned, StratumError> {
         let ours = |u: &Upstream<L>| u.group == group && u.lane == lane;
         let found = match self.mode {
             // First upstream of the lane with a free slot, in creation order.
-            Mode::NiceHash => self.upstreams.iter_mut().filter(|(_, u)| ours(u)).find_map(|(id, u)| Some((id, u.mapper.add(miner)?))),
+            Mode::NiceHash => {
+                self.upstreams.iter_mut().filter(|(_, u)| ours(u)).find_map(|(id, u)| Some((id, seat.take(&mut u.mapper, miner)?)))
+            }
             // An idle upstream kept for reuse, preferring one that is live.
             Mode::Simple => {
                 let mut idle: Vec<(usize, bool)> = self
@@ -111,7 +145,7 @@ impl<L: NewLink> Splitter<L> {
                     .map(|(id, u)| (id, u.mapper.is_live()))
                     .collect();
                 idle.sort_by_key(|&(id, live)| (!live, id));
-                idle.first().and_then(|&(id, _)| Some((id, self.upstreams[id].mapper.add(miner)?)))
+                idle.first().and_then(|&(id, _)| Some((id, seat.take(&mut self.upstreams[id].mapper, miner)?)))
             }
         };
         if let Some((id, slot)) = found {
@@ -120,8 +154,8 @@ impl<L: NewLink> Splitter<L> {
         if self.max_upstreams > 0 && self.upstreams.len() >= self.max_upstreams {
             return Err(StratumError::ProxyFull);
         }
-        let mut mapper = Mapper::new(self.mode == Mode::NiceHash, self.algo_ext, now);
-        let slot = mapper.add(miner).ok_or(StratumError::ProxyFull)?;
+        let mut mapper = seat.mapper(self.mode == Mode::NiceHash, self.algo_ext, now);
+        let slot = seat.take(&mut mapper, miner).ok_or(StratumError::ProxyFull)?;
         let id = self.upstreams.insert(Upstream { group, lane, mapper, link: L::new(now), held_until: None });
         Ok(Assigned { upstream: UpstreamId(id), slot, created: true })
     }
@@ -130,9 +164,9 @@ impl<L: NewLink> Splitter<L> {
 impl<L> Splitter<L> {
     /// Puts a miner on upstream `id` of `group` (a rig coming back to the upstream it left),
     /// when that upstream still exists and has a free slot.
-    pub fn place_on(&mut self, id: UpstreamId, group: GroupId, miner: MinerId) -> Option<Assigned> {
+    pub fn place_on(&mut self, id: UpstreamId, group: GroupId, miner: MinerId, seat: Seat) -> Option<Assigned> {
         let u = self.upstreams.get_mut(id.0).filter(|u| u.group == group)?;
-        let slot = u.mapper.add(miner)?;
+        let slot = seat.take(&mut u.mapper, miner)?;
         u.held_until = None;
         Some(Assigned { upstream: id, slot, created: false })
     }
@@ -277,13 +311,13 @@ mod tests {
     fn the_257th_miner_opens_a_second_upstream() {
         let mut s: Splitter = Splitter::new(Mode::NiceHash, 0, Duration::ZERO, true);
         let now = Instant::now();
-        let first = s.place(G0, 0, MinerId(0), now).unwrap();
+        let first = s.place(G0, 0, MinerId(0), Seat::CRYPTONOTE, now).unwrap();
         assert!(first.created);
         for i in 1..256 {
-            let a = s.place(G0, 0, MinerId(i), now).unwrap();
+            let a = s.place(G0, 0, MinerId(i), Seat::CRYPTONOTE, now).unwrap();
             assert_eq!((a.upstream, a.created), (first.upstream, false));
         }
-        let a = s.place(G0, 0, MinerId(256), now).unwrap();
+        let a = s.place(G0, 0, MinerId(256), Seat::CRYPTONOTE, now).unwrap();
         assert!(a.created);
         assert_ne!(a.upstream, first.upstream);
         assert_eq!(s.len(), 2);
@@ -294,17 +328,17 @@ mod tests {
         let mut s: Splitter = Splitter::new(Mode::NiceHash, 1, Duration::ZERO, true);
         let now = Instant::now();
         for i in 0..256 {
-            s.place(G0, 0, MinerId(i), now).unwrap();
+            s.place(G0, 0, MinerId(i), Seat::CRYPTONOTE, now).unwrap();
         }
-        assert_eq!(s.place(G0, 0, MinerId(256), now), Err(StratumError::ProxyFull));
+        assert_eq!(s.place(G0, 0, MinerId(256), Seat::CRYPTONOTE, now), Err(StratumError::ProxyFull));
     }
 
     #[test]
     fn groups_never_share_upstreams() {
         let mut s: Splitter = Splitter::new(Mode::NiceHash, 0, Duration::ZERO, true);
         let now = Instant::now();
-        let a = s.place(G0, 0, MinerId(0), now).unwrap();
-        let b = s.place(G1, 0, MinerId(1), now).unwrap();
+        let a = s.place(G0, 0, MinerId(0), Seat::CRYPTONOTE, now).unwrap();
+        let b = s.place(G1, 0, MinerId(1), Seat::CRYPTONOTE, now).unwrap();
         assert!(b.created);
         assert_ne!(a.upstream, b.upstream);
     }
@@ -313,9 +347,9 @@ mod tests {
     fn lanes_of_a_group_never_share_upstreams() {
         let mut s: Splitter = Splitter::new(Mode::NiceHash, 0, Duration::ZERO, true);
         let now = Instant::now();
-        let a = s.place(G0, 0, MinerId(0), now).unwrap();
-        let b = s.place(G0, 1, MinerId(1), now).unwrap();
-        let c = s.place(G0, 1, MinerId(2), now).unwrap();
+        let a = s.place(G0, 0, MinerId(0), Seat::CRYPTONOTE, now).unwrap();
+        let b = s.place(G0, 1, MinerId(1), Seat::CRYPTONOTE, now).unwrap();
+        let c = s.place(G0, 1, MinerId(2), Seat::CRYPTONOTE, now).unwrap();
         assert!(b.created && !c.created);
         assert_ne!(a.upstream, b.upstream);
         assert_eq!((b.upstream, s.get(b.upstream).unwrap().lane), (c.upstream, 1));
@@ -326,23 +360,26 @@ mod tests {
         let mut s: Splitter = Splitter::new(Mode::NiceHash, 0, Duration::ZERO, true);
         let now = Instant::now();
         for i in 0..256 {
-            s.place(G0, 0, MinerId(i), now).unwrap();
+            s.place(G0, 0, MinerId(i), Seat::CRYPTONOTE, now).unwrap();
         }
         // A move that was called off: the slot is free again, not dead until the next job.
         assert_eq!(s.release(UpstreamId(0), 3, MinerId(3), now), None);
-        assert_eq!(s.place(G0, 0, MinerId(999), now).unwrap(), Assigned { upstream: UpstreamId(0), slot: 3, created: false });
+        assert_eq!(
+            s.place(G0, 0, MinerId(999), Seat::CRYPTONOTE, now).unwrap(),
+            Assigned { upstream: UpstreamId(0), slot: 3, created: false }
+        );
         // A miner who mined there leaves a dead slot: the next miner needs a new upstream.
         s.logout(UpstreamId(0), 4, MinerId(4), now);
-        assert!(s.place(G0, 0, MinerId(1000), now).unwrap().created);
+        assert!(s.place(G0, 0, MinerId(1000), Seat::CRYPTONOTE, now).unwrap().created);
     }
 
     #[test]
     fn an_idle_upstream_of_a_lane_that_needs_a_probe_is_kept() {
         let mut s: Splitter = Splitter::new(Mode::NiceHash, 0, Duration::ZERO, true);
         let t = Instant::now();
-        let a = s.place(G0, 0, MinerId(0), t).unwrap();
-        let b = s.place(G0, 0, MinerId(1), t).unwrap();
-        let c = s.place(G0, 1, MinerId(2), t).unwrap();
+        let a = s.place(G0, 0, MinerId(0), Seat::CRYPTONOTE, t).unwrap();
+        let b = s.place(G0, 0, MinerId(1), Seat::CRYPTONOTE, t).unwrap();
+        let c = s.place(G0, 1, MinerId(2), Seat::CRYPTONOTE, t).unwrap();
         // Two upstreams on lane 0 by forcing a second one: fill the first.
         assert_eq!(a.upstream, b.upstream);
         for (id, slot) in [(0, a.slot), (1, b.slot)] {
@@ -359,12 +396,12 @@ mod tests {
     fn a_held_upstream_waits_for_its_rig_even_in_simple_mode() {
         let mut s: Splitter = Splitter::new(Mode::Simple, 0, Duration::ZERO, true);
         let t = Instant::now();
-        let a = s.place(G0, 0, MinerId(0), t).unwrap();
+        let a = s.place(G0, 0, MinerId(0), Seat::CRYPTONOTE, t).unwrap();
         s.get_mut(a.upstream).unwrap().held_until = Some(t + Duration::from_secs(60));
         assert_eq!(s.logout(a.upstream, a.slot, MinerId(0), t), None, "not closed at once while held");
         assert!(s.collect_idle(t + Duration::from_secs(59), |_, _| false).is_empty());
-        assert_eq!(s.place_on(a.upstream, G1, MinerId(1)), None, "only for its own group");
-        let back = s.place_on(a.upstream, G0, MinerId(1)).unwrap();
+        assert_eq!(s.place_on(a.upstream, G1, MinerId(1), Seat::CRYPTONOTE), None, "only for its own group");
+        let back = s.place_on(a.upstream, G0, MinerId(1), Seat::CRYPTONOTE).unwrap();
         assert_eq!((back.upstream, back.created), (a.upstream, false));
         s.get_mut(a.upstream).unwrap().held_until = Some(t + Duration::from_secs(60));
         s.logout(a.upstream, back.slot, MinerId(1), t);
@@ -375,7 +412,7 @@ mod tests {
     fn empty_nicehash_upstream_is_collected_after_a_minute() {
         let mut s: Splitter = Splitter::new(Mode::NiceHash, 0, Duration::ZERO, true);
         let t = Instant::now();
-        let a = s.place(G0, 0, MinerId(0), t).unwrap();
+        let a = s.place(G0, 0, MinerId(0), Seat::CRYPTONOTE, t).unwrap();
         assert!(s.logout(a.upstream, a.slot, MinerId(0), t).is_none());
         assert!(s.collect_idle(t + Duration::from_secs(59), |_, _| false).is_empty());
         assert_eq!(s.collect_idle(t + NICEHASH_IDLE, |_, _| false), vec![(a.upstream, ())]);
@@ -386,8 +423,8 @@ mod tests {
     fn simple_mode_without_reuse_closes_on_logout() {
         let mut s: Splitter = Splitter::new(Mode::Simple, 0, Duration::ZERO, true);
         let t = Instant::now();
-        let a = s.place(G0, 0, MinerId(0), t).unwrap();
-        let b = s.place(G0, 0, MinerId(1), t).unwrap();
+        let a = s.place(G0, 0, MinerId(0), Seat::CRYPTONOTE, t).unwrap();
+        let b = s.place(G0, 0, MinerId(1), Seat::CRYPTONOTE, t).unwrap();
         assert_ne!(a.upstream, b.upstream, "one upstream per miner");
         assert_eq!(s.logout(a.upstream, a.slot, MinerId(0), t), Some((a.upstream, ())));
     }
@@ -396,7 +433,7 @@ mod tests {
     fn an_upstream_with_submits_in_flight_outlives_its_last_miner() {
         let mut s: Splitter = Splitter::new(Mode::Simple, 0, Duration::ZERO, true);
         let t = Instant::now();
-        let a = s.place(G0, 0, MinerId(0), t).unwrap();
+        let a = s.place(G0, 0, MinerId(0), Seat::CRYPTONOTE, t).unwrap();
         let share = crate::splitter::Share { achieved: 1, diff: 1, expired: false, forward: true };
         let p = Pending { miner: MinerId(0), miner_seq: 1, worker: None, request_id: "1".into(), share, sent: t };
         s.mapper_mut(a.upstream).unwrap().add_pending(7, p);
@@ -410,11 +447,11 @@ mod tests {
     fn simple_mode_reuses_an_idle_live_upstream() {
         let mut s: Splitter = Splitter::new(Mode::Simple, 0, Duration::from_secs(30), true);
         let t = Instant::now();
-        let a = s.place(G0, 0, MinerId(0), t).unwrap();
+        let a = s.place(G0, 0, MinerId(0), Seat::CRYPTONOTE, t).unwrap();
         s.mapper_mut(a.upstream).unwrap().set_job(job(), 1);
         assert_eq!(s.logout(a.upstream, a.slot, MinerId(0), t), None);
         assert_eq!(s.counts(None), UpstreamCounts { active: 0, sleep: 1, error: 0 });
-        let b = s.place(G0, 0, MinerId(1), t).unwrap();
+        let b = s.place(G0, 0, MinerId(1), Seat::CRYPTONOTE, t).unwrap();
         assert_eq!((b.upstream, b.created), (a.upstream, false));
         s.logout(b.upstream, b.slot, MinerId(1), t);
         assert!(s.collect_idle(t + Duration::from_secs(29), |_, _| false).is_empty());

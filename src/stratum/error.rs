@@ -27,6 +27,9 @@ pub enum StratumError {
     PoolUnavailable,
     /// Whatever the pool answered, passed on.
     Pool(String),
+    /// A stratum v1 share refused by the proxy's checks (for counting; v1 miners get the
+    /// v1 error itself).
+    V1(crate::stratum::v1::error::V1Error),
 }
 
 impl StratumError {
@@ -49,15 +52,24 @@ impl StratumError {
             Self::UnsupportedAlgo(_) => "Unsupported algorithm",
             Self::PoolUnavailable => "Pool connection lost, share not sent",
             Self::Pool(msg) => msg,
+            Self::V1(e) => e.message(),
         }
     }
 
     /// Shares the miner got wrong (counted as invalid, never forwarded).
     pub fn is_invalid_share(&self) -> bool {
-        matches!(
-            self,
-            Self::InvalidJobId | Self::InvalidNonce | Self::IncompatibleNonce | Self::InvalidResult | Self::LowDifficulty | Self::Duplicate
-        )
+        match self {
+            Self::V1(e) => e.is_invalid_share(),
+            _ => matches!(
+                self,
+                Self::InvalidJobId
+                    | Self::InvalidNonce
+                    | Self::IncompatibleNonce
+                    | Self::InvalidResult
+                    | Self::LowDifficulty
+                    | Self::Duplicate
+            ),
+        }
     }
 }
 

@@ -13,7 +13,14 @@ use stratum_proxy::net::tls::{Trust, client};
 pub use crate::support::{RunningProxy as Running, WAIT};
 
 pub fn stratum_bind(tls: bool, proxy_protocol: bool) -> Bind {
-    Bind { addr: "127.0.0.1:0".parse().unwrap(), tls, proxy_protocol, kind: BindKind::Stratum, group: "default".into() }
+    Bind {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        tls,
+        proxy_protocol,
+        kind: BindKind::Stratum,
+        group: "default".into(),
+        protocol: stratum_proxy::config::BindProtocol::Auto,
+    }
 }
 
 pub fn jump_bind(target: SocketAddr, target_tls: bool, tls: bool) -> Bind {
@@ -23,7 +30,14 @@ pub fn jump_bind(target: SocketAddr, target_tls: bool, tls: bool) -> Bind {
 /// A transparent bind to `target` (an address or a host name) closing pairs idle for `idle_secs`.
 pub fn jump_bind_to(target: &str, target_tls: bool, tls: bool, idle_secs: u64) -> Bind {
     let kind = BindKind::Transparent(JumpBind { tls: target_tls, idle_secs, ..JumpBind::to(target) });
-    Bind { addr: "127.0.0.1:0".parse().unwrap(), tls, proxy_protocol: false, kind, group: "default".into() }
+    Bind {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        tls,
+        proxy_protocol: false,
+        kind,
+        group: "default".into(),
+        protocol: stratum_proxy::config::BindProtocol::Auto,
+    }
 }
 
 /// A config with only these binds and no pools.

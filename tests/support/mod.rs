@@ -397,6 +397,7 @@ pub fn config(mode: Mode, pools: &[String]) -> Config {
             proxy_protocol: false,
             kind: BindKind::Stratum,
             group: "default".into(),
+            protocol: stratum_proxy::config::BindProtocol::Auto,
         }],
         pools: pools.iter().map(|url| pool(url)).collect(),
         retries: 1,

@@ -50,7 +50,7 @@ pub(super) fn deliver_job(
     if matches!(miner.state, MinerState::WaitLogin | MinerState::Closing) {
         return Ok(());
     }
-    let Proto::CryptoNote(cn) = &mut miner.proto;
+    let Proto::CryptoNote(cn) = &mut miner.proto else { return Ok(()) };
     if let Some(algo) = mapper.job().and_then(|j| j.algo.as_deref())
         && !cn.algos.allows(algo)
     {
@@ -117,6 +117,9 @@ impl Proxy {
             Ok(g) => g,
             Err(e) => return self.refuse_login(id, &req_id, e),
         };
+        if self.groups.get(group).is_some_and(|g| g.dialect() != crate::stratum::algo::Dialect::CryptoNote) {
+            return self.refuse_login(id, &req_id, StratumError::Pool("This pool speaks stratum v1: use a stratum v1 miner".into()));
+        }
         self.miners[id.0].group = group;
         let (assigned, custom_diff) = match self.unpark(user, login.rigid.as_deref(), group, id, now) {
             // A rig back within the grace period keeps the difficulty it had unless it asks anew.
@@ -167,7 +170,7 @@ impl Proxy {
     /// within the grace window they are checked and sent there.
     fn submit(&mut self, id: MinerId, req_id: &str, s: Submit<'_>, now: Instant) {
         let miner = &self.miners[id.0];
-        let Proto::CryptoNote(cn) = &miner.proto;
+        let Proto::CryptoNote(cn) = &miner.proto else { return };
         let route = match (&miner.state, miner.route) {
             (MinerState::Ready, Some(route)) if cn.owns_session(&s.session) => route,
             _ => return self.reply_error(id, req_id, &StratumError::Unauthenticated),

@@ -4,14 +4,19 @@
 //! `answer_share`): `cryptonote.rs` is the xmrig dialect.
 
 mod cryptonote;
+mod v1;
 
 pub use cryptonote::CnMiner;
+pub use v1::V1Miner;
 
 use super::{IDLE_TIMEOUT, LOGIN_TIMEOUT, MAX_MINER_LINE, MAX_MINER_OUT, Proxy, Route};
+use crate::config::BindProtocol;
 use crate::net::{Conn, ConnError, Fill};
+use crate::splitter::Seat;
 use crate::splitter::{Mapper, Pending};
 use crate::stats::RateMeter;
 use crate::stratum::StratumError;
+use crate::stratum::algo::Dialect;
 use crate::{GroupId, MinerId, UpstreamId};
 use mio::net::TcpStream;
 use std::net::SocketAddr;
@@ -71,7 +76,26 @@ pub struct Moving {
 /// What a miner's dialect keeps per miner.
 #[derive(Debug)]
 pub enum Proto {
+    /// Nothing read yet: the first line decides (among what the port takes).
+    Undecided(BindProtocol),
     CryptoNote(CnMiner),
+    /// Boxed: a v1 miner keeps more (prefix, version mask, difficulties).
+    V1(Box<V1Miner>),
+}
+
+/// The dialect a first line speaks: `login` is CryptoNote, `mining.*` is stratum v1.
+fn sniff(line: &[u8]) -> Option<Dialect> {
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        method: Option<std::borrow::Cow<'a, str>>,
+    }
+    let env: Envelope<'_> = serde_json::from_slice(line).ok()?;
+    match env.method.as_deref()? {
+        "login" => Some(Dialect::CryptoNote),
+        m if m.starts_with("mining.") => Some(Dialect::StratumV1),
+        _ => None,
+    }
 }
 
 /// One miner connection.
@@ -99,7 +123,17 @@ pub struct Miner {
 }
 
 impl Miner {
-    pub fn new(seq: u64, stream: TcpStream, peer: SocketAddr, local_port: u16, group: GroupId, clock: u32, now: Instant) -> Miner {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        seq: u64,
+        stream: TcpStream,
+        peer: SocketAddr,
+        local_port: u16,
+        group: GroupId,
+        protocol: BindProtocol,
+        clock: u32,
+        now: Instant,
+    ) -> Miner {
         Miner {
             seq,
             conn: Conn::new(stream, MAX_MINER_OUT),
@@ -111,7 +145,7 @@ impl Miner {
             moving: None,
             rate: RateMeter::new(clock),
             custom_diff: 0,
-            proto: Proto::CryptoNote(CnMiner::default()),
+            proto: Proto::Undecided(protocol),
             identity: None,
             worker: None,
             last_seen: now,
@@ -123,10 +157,21 @@ impl Miner {
         self.identity.as_ref().map(|i| &*i.user).unwrap_or("-")
     }
 
-    /// Difficulty of the last job sent.
-    pub fn diff(&self) -> u64 {
+    /// Difficulty of the last job sent (0 before the first).
+    pub fn diff(&self) -> f64 {
         match &self.proto {
-            Proto::CryptoNote(cn) => cn.diff,
+            Proto::Undecided(_) => 0.0,
+            Proto::CryptoNote(cn) => cn.diff as f64,
+            Proto::V1(v) => v.difficulty.current(),
+        }
+    }
+
+    /// The dialect the miner speaks, once it has said.
+    pub fn dialect(&self) -> Option<Dialect> {
+        match &self.proto {
+            Proto::Undecided(_) => None,
+            Proto::CryptoNote(_) => Some(Dialect::CryptoNote),
+            Proto::V1(_) => Some(Dialect::StratumV1),
         }
     }
 
@@ -145,7 +190,9 @@ pub(super) fn deliver_job(
     now: Instant,
 ) -> Result<(), String> {
     match &miner.proto {
+        Proto::Undecided(_) => Ok(()),
         Proto::CryptoNote(_) => cryptonote::deliver_job(mapper, miner, slot, scratch, extensions, now),
+        Proto::V1(_) => v1::deliver_job(mapper, miner, scratch, now),
     }
 }
 
@@ -222,9 +269,39 @@ impl Proxy {
     fn miner_line(&mut self, id: MinerId, line: &[u8], now: Instant) {
         let Some(miner) = self.miners.get_mut(id.0) else { return };
         miner.last_seen = now;
-        match &miner.proto {
-            Proto::CryptoNote(_) => self.cryptonote_line(id, line, now),
+        if let Proto::Undecided(allowed) = miner.proto {
+            miner.proto = match (sniff(line), allowed) {
+                (Some(Dialect::CryptoNote), BindProtocol::Auto | BindProtocol::CryptoNote) => Proto::CryptoNote(CnMiner::default()),
+                (Some(Dialect::StratumV1), BindProtocol::Auto | BindProtocol::StratumV1) => Proto::V1(Box::default()),
+                (found, _) => {
+                    let why = match found {
+                        None => "first request is neither a login nor a mining.* request",
+                        Some(_) => "first request is in a dialect this port does not take",
+                    };
+                    log::info!("miner {}: {why}, closing", miner.peer);
+                    return self.close_miner(id, why);
+                }
+            };
         }
+        match &self.miners[id.0].proto {
+            Proto::Undecided(_) => {}
+            Proto::CryptoNote(_) => self.cryptonote_line(id, line, now),
+            Proto::V1(_) => self.v1_line(id, line, now),
+        }
+    }
+
+    /// Where a miner sits in an upstream of `group`: any slot of a CryptoNote upstream, or
+    /// a v1 miner's own prefix with the split it was promised.
+    pub(super) fn seat(&self, id: MinerId, group: GroupId) -> Seat {
+        let Some(g) = self.groups.get(group).filter(|g| g.dialect() == Dialect::StratumV1) else { return Seat::CryptoNote };
+        let algo = g.pools.first().and_then(|p| p.algo.as_deref());
+        let pow = algo.and_then(crate::stratum::v1::header::Pow::for_algo);
+        let divider = algo.map_or(crate::stratum::algo::divider("sha256d"), crate::stratum::algo::divider);
+        let (slot, promise) = match self.miners.get(id.0).map(|m| &m.proto) {
+            Some(Proto::V1(v)) => (v.prefix, v.promise),
+            _ => (None, crate::splitter::v1::V1Split::STANDARD.promise()),
+        };
+        Seat::V1 { pow, divider, slot, promise }
     }
 
     /// Answers a miner's submit once the pool of upstream `uid` has (or once it cannot).
@@ -239,7 +316,9 @@ impl Proxy {
             return;
         }
         match self.miners[p.miner.0].proto {
+            Proto::Undecided(_) => {}
             Proto::CryptoNote(_) => self.cryptonote_answer(p.miner, p.request_id.as_str(), result),
+            Proto::V1(_) => self.v1_answer(p.miner, p.request_id.as_str(), result),
         }
     }
 
@@ -346,7 +425,9 @@ mod tests {
 
     #[test]
     fn a_miner_record_stays_small() {
-        // Per-miner memory is the proxy's main cost at scale (see BENCHMARKS.md).
-        assert!(std::mem::size_of::<Miner>() <= 232, "{} bytes", std::mem::size_of::<Miner>());
+        // Per-miner memory is the proxy's main cost at scale (see BENCHMARKS.md). 200 bytes
+        // before pool groups; the move box, the rate meter for weighted groups, the group
+        // and the dialect's tag took it to 240. A v1 miner's extra state is boxed.
+        assert!(std::mem::size_of::<Miner>() <= 240, "{} bytes", std::mem::size_of::<Miner>());
     }
 }

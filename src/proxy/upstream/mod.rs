@@ -7,6 +7,7 @@
 //! Miners never see a failover except as a new job.
 
 mod cryptonote;
+mod v1;
 
 use super::{MAX_POOL_LINE, MAX_POOL_OUT, Proxy, SUBMIT_TIMEOUT};
 use crate::config::PoolConfig;
@@ -28,6 +29,15 @@ pub enum PoolProto {
     CryptoNote {
         /// The pool's session id (the `id` of its login reply), sent with every submit.
         session: String,
+    },
+    V1 {
+        /// The user we authorized as: the first field of every submit.
+        user: String,
+        /// Our ids of the configure and subscribe requests (the authorize is the login).
+        configure: u64,
+        subscribe: u64,
+        /// The pool answered the subscribe.
+        subscribed: bool,
     },
 }
 
@@ -125,9 +135,15 @@ impl Proxy {
             Some(Err(e)) => return self.fail_link(uid, &e.to_string(), now),
             None => {}
         }
+        let v1 = self.pool_of(uid).is_some_and(|(_, _, p)| p.dialect() == crate::stratum::algo::Dialect::StratumV1);
         let Some(link) = self.link_mut(uid) else { return };
         link.conn = Some(conn);
         link.session.connecting(now);
+        link.proto = if v1 {
+            PoolProto::V1 { user: String::new(), configure: 0, subscribe: 0, subscribed: false }
+        } else {
+            PoolProto::CryptoNote { session: String::new() }
+        };
         log::debug!("upstream #{} connecting to {url}", uid.0);
     }
 
@@ -162,6 +178,7 @@ impl Proxy {
         let Some(u) = self.splitter.get(uid) else { return };
         match &u.link.proto {
             PoolProto::CryptoNote { .. } => self.cryptonote_login(uid, now),
+            PoolProto::V1 { .. } => self.v1_login(uid, now),
         }
     }
 
@@ -173,6 +190,7 @@ impl Proxy {
         let Some(u) = self.splitter.get(uid) else { return };
         match &u.link.proto {
             PoolProto::CryptoNote { .. } => self.cryptonote_pool_line(uid, line, now),
+            PoolProto::V1 { .. } => self.v1_pool_line(uid, line, now),
         }
     }
 
@@ -297,10 +315,11 @@ impl Proxy {
                 Due::Timeout => self.fail_link(uid, "connect/login timeout", now),
                 Due::Keepalive(id) => {
                     self.scratch.clear();
-                    match &u.link.proto {
-                        PoolProto::CryptoNote { session } => write::pool_keepalive(&mut self.scratch, id, session),
+                    // Stratum v1 has no keepalive request: its pools push jobs often enough.
+                    if let PoolProto::CryptoNote { session } = &u.link.proto {
+                        write::pool_keepalive(&mut self.scratch, id, session);
+                        self.send_to_pool(uid, now);
                     }
-                    self.send_to_pool(uid, now);
                 }
                 Due::Nothing => {}
             }

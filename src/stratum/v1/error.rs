@@ -13,7 +13,7 @@
 use std::fmt;
 
 /// An error answered to a miner.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum V1Error {
     /// 21: the job is unknown or no longer valid.
     JobNotFound,

@@ -65,7 +65,7 @@ pub struct Prefix {
 
 impl Prefix {
     /// The prefix of `slot` in a table of `len`-byte prefixes.
-    fn new(slot: u16, len: usize) -> Prefix {
+    pub fn new(slot: u16, len: usize) -> Prefix {
         let be = slot.to_be_bytes();
         let mut bytes = [0u8; 2];
         let len = len.min(2);
@@ -78,7 +78,8 @@ impl Prefix {
         &self.bytes[..usize::from(self.len)]
     }
 
-    fn slot(&self) -> u16 {
+    /// The slot number this prefix encodes.
+    pub fn slot(&self) -> u16 {
         match self.len {
             2 => u16::from_be_bytes(self.bytes),
             1 => u16::from(self.bytes[0]),
@@ -128,6 +129,38 @@ impl PrefixTable {
             }
         }
         None
+    }
+
+    /// Gives `miner` the prefix of `slot` (a miner that brings its prefix along, moving
+    /// here from elsewhere); false when that prefix is taken or out of range.
+    pub fn add_as(&mut self, slot: u16, miner: MinerId) -> bool {
+        if usize::from(slot) >= self.capacity || self.taken.contains_key(&slot) {
+            return false;
+        }
+        self.taken.insert(slot, Slot::Active(miner));
+        self.active += 1;
+        true
+    }
+
+    /// Frees a prefix given to a miner who never mined with it (a move called off).
+    pub fn release(&mut self, slot: u16, miner: MinerId) {
+        if self.taken.get(&slot) == Some(&Slot::Active(miner)) {
+            self.taken.remove(&slot);
+            self.active -= 1;
+        }
+    }
+
+    /// Every miner holding a prefix, by slot number.
+    pub fn active(&self) -> impl Iterator<Item = (u16, MinerId)> + '_ {
+        self.taken.iter().filter_map(|(slot, s)| match s {
+            Slot::Active(m) => Some((*slot, *m)),
+            Slot::Dead => None,
+        })
+    }
+
+    /// Bytes of each prefix.
+    pub fn prefix_len(&self) -> usize {
+        self.prefix_len
     }
 
     /// The miner left: its prefix is dead until [`clear_dead`](Self::clear_dead). A prefix
