@@ -1,7 +1,7 @@
 # stratum-proxy: the commands a newcomer needs. See README.md.
 CARGO ?= cargo
 
-.PHONY: build run demo test lint bench clean
+.PHONY: build run demo test lint bench clean arm64 armv7 arm-check footprint
 
 build:
 	$(CARGO) build --release --bins
@@ -30,5 +30,23 @@ bench: build
 	./target/release/sendfloor
 	python3 scripts/bench.py
 
+## ARM routers: stripped release binaries in dist/ (installs the rustup target and Debian's
+## cross gcc when missing).
+arm64:
+	bash scripts/cross.sh arm64
+
+armv7:
+	bash scripts/cross.sh armv7
+
+## The arm64 and armv7 proxies under qemu-user between the native test pool and simulated
+## miners: shares must be accepted. Prints stripped size and idle RSS.
+arm-check: build arm64 armv7
+	bash scripts/arch_check.sh arm64 armv7
+
+## Stripped size and idle RSS of the proxy on x86_64, arm64 and armv7 (README figures).
+footprint: build arm64 armv7
+	bash scripts/arch_check.sh x86_64 arm64 armv7
+
 clean:
 	$(CARGO) clean
+	rm -rf dist
