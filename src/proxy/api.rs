@@ -49,7 +49,7 @@ impl Proxy {
     /// Checks access, then routes one request.
     pub(super) fn api(&self, req: &Request, now: Instant) -> Reply {
         let write = match access::decide(&self.cfg.http, &req.method, &req.path, req.authorization.as_deref()) {
-            Access::Page => return (200, "text/html; charset=utf-8", DASHBOARD.as_bytes().to_vec()),
+            Access::Page => return (200, "text/html; charset=utf-8", self.dashboard()),
             Access::Denied(status) => return error(status),
             Access::Read => false,
             Access::Write => true,
@@ -69,6 +69,14 @@ impl Proxy {
             "/1/history" => json(self.history_json(now)),
             "/metrics" => (200, "text/plain; version=0.0.4; charset=utf-8", self.metrics(now).into_bytes()),
             _ => error(404),
+        }
+    }
+
+    /// The page, marked so it asks for the token before its first request when one is set.
+    fn dashboard(&self) -> Vec<u8> {
+        match self.cfg.http.access_token {
+            Some(_) => DASHBOARD.replacen(r#"<body data-auth="open">"#, r#"<body data-auth="token">"#, 1).into_bytes(),
+            None => DASHBOARD.as_bytes().to_vec(),
         }
     }
 
