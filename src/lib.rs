@@ -23,12 +23,14 @@
 //!   with bounded buffers, counted per port ([`proxy::JumpPortStats`]).
 //!   The loop's files: `miner.rs` (the miner state machine), `upstream.rs` (pool links and
 //!   failover), `work.rs` (jobs down, shares up), `accounting.rs` (where every share and
-//!   connection outcome is counted and logged), `http.rs` + `api.rs` (the monitoring API and
-//!   Prometheus text), `reload.rs` (config hot reload), `listen.rs` and `jump/`.
-//! - [`http`]: HTTP/1.1 request parsing and response encoding, without sockets.
+//!   connection outcome is counted and logged), `http.rs` + `api.rs` + `access.rs` (the
+//!   monitoring API, Prometheus text, the dashboard page, and who may read or write),
+//!   `reload.rs` (config hot reload), `listen.rs` and `jump/`.
+//! - [`http`]: HTTP/1.1 request parsing and response encoding, without sockets; the
+//!   dashboard page's source (`http/dashboard.html`, compiled in).
 //! - [`config`]: xmrig-proxy compatible `config.json` and command line.
-//! - [`stats`]: counters, hashrate windows (fixed rings) and worker records, fed by the loop
-//!   with `now` so tests drive time.
+//! - [`stats`]: counters, hashrate windows (fixed rings), the per-minute history of the last
+//!   day and worker records, fed by the loop with `now` so tests drive time.
 //! - [`ratelimit`]: per-address token buckets and bans. [`logs`]: access and share logs.
 //!
 //! The binaries: `stratum-proxy` (`main.rs`), and the test tools `testpool` and `minersim`
