@@ -49,7 +49,9 @@ JSON
 RUST_LOG=${RUST_LOG:-info} "$BIN/stratum-proxy" -c "$WORK/config.json" 2>&1 | tee "$WORK/proxy.log" &
 pids+=($!)
 PROXY=$(wait_addr "$WORK/proxy.log" "listening on")
+API=$(grep -o "HTTP API on http://[0-9.:]*" "$WORK/proxy.log" | head -1 | sed 's|.*http://||') || true
 echo "proxy on $PROXY; starting $MINERS simulated NiceHash miners (a share every 3 s each)"
+[ -n "$API" ] && echo "dashboard: http://$API/"
 
 "$BIN/minersim" --url "$PROXY" --miners "$MINERS" --share-interval 3 --duration 0 >"$WORK/miners.log" 2>&1 &
 pids+=($!)

@@ -29,15 +29,20 @@
 //!   decide: miners in a slab, pool links inside the upstream records, the 1-second tick. Ports
 //!   with `"mode": "transparent"` are jump ports: bytes pass unparsed to a fixed target,
 //!   with bounded buffers, counted per port ([`proxy::JumpPortStats`]).
-//!   The loop's files: `miner.rs` (the miner state machine), `upstream.rs` (pool links and
-//!   failover), `work.rs` (jobs down, shares up), `moves.rs` (placing miners in their group
-//!   and moving them between upstreams without a disconnect), `accounting.rs` (where every share and
-//!   connection outcome is counted and logged), `http.rs` + `api.rs` (the monitoring API and
-//!   Prometheus text), `reload.rs` (config hot reload), `listen.rs` and `jump/`.
-//! - [`http`]: HTTP/1.1 request parsing and response encoding, without sockets.
+//!   The loop's files: `upstream/` (pool links and
+//!   failover; `cryptonote.rs` and `v1.rs` per pool dialect), `work.rs` (jobs down, shares
+//!   up), `moves.rs` (placing miners in their group and moving them between upstreams
+//!   without a disconnect), `accounting.rs` (where every share and connection outcome is
+//!   counted and logged), `accounts.rs` (the `/api/v1` endpoints and account groups),
+//!   `restore.rs` (rigs that come back), `http.rs` + `api.rs` + `access.rs` (the
+//!   monitoring API, Prometheus text, the dashboard page, and who may read or write),
+//!   `reload.rs` (config hot reload), `listen.rs` and `jump/`. `miner/` holds the miner
+//!   state machine with one file per miner dialect.
+//! - [`http`]: HTTP/1.1 request parsing and response encoding, without sockets; the
+//!   dashboard page's source (`http/dashboard.html`, compiled in).
 //! - [`config`]: xmrig-proxy compatible `config.json` and command line.
-//! - [`stats`]: counters, hashrate windows (fixed rings) and worker records, fed by the loop
-//!   with `now` so tests drive time.
+//! - [`stats`]: counters, hashrate windows (fixed rings), the per-minute history of the last
+//!   day and worker records, fed by the loop with `now` so tests drive time.
 //! - [`ratelimit`]: per-address token buckets and bans. [`logs`]: access and share logs.
 //! - [`accounts`]: users' pool credentials registered under random names (miners log in
 //!   with the name), kept in a crash-safe append-only file written off the loop.

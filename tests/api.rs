@@ -166,11 +166,12 @@ fn restricted_mode_allows_only_get_and_errors_have_json_bodies() {
     let body = format!("POST /1/summary HTTP/1.1\r\nContent-Length: {}\r\n\r\n", 1 << 20);
     assert_eq!(http_raw(a, body.as_bytes()).status, 413);
 
+    // restricted: false without any token still never allows a write.
     let mut open = api_config(&pool);
     open.http.restricted = false;
     let proxy = RunningProxy::start(open);
     let post = http_raw(api(&proxy), b"POST /1/summary HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-    assert_eq!(post.status, 405);
+    assert_eq!(post.status, 403);
 }
 
 #[test]

@@ -15,7 +15,7 @@ pub(super) const MODE_CHOICES: &str = "must be one of nicehash, simple";
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { enabled: false, host: "127.0.0.1".to_string(), port: 0, access_token: None, restricted: true }
+        HttpConfig { enabled: false, host: "127.0.0.1".to_string(), port: 0, access_token: None, admin_token: None, restricted: true }
     }
 }
 
@@ -124,6 +124,7 @@ pub fn parse_str(text: &str) -> R<Config> {
                     "host" => set(&mut c.http.host, opt_nonempty(v, p)?),
                     "port" => set(&mut c.http.port, opt_port(v, p)?),
                     "access-token" => c.http.access_token = opt_nonempty(v, p)?,
+                    "admin-token" => c.http.admin_token = opt_nonempty(v, p)?,
                     "restricted" => set(&mut c.http.restricted, opt_bool(v, p)?),
                     _ => ignore(p),
                 }
@@ -552,6 +553,14 @@ mod tests {
         let c = parse_str(r#"{"access-password":"","log-file":"","share-log-file":"s.log","http":{"access-token":""}}"#).unwrap();
         assert_eq!((c.access_password, c.log_file, c.http.access_token), (None, None, None));
         assert_eq!(c.share_log_file.as_deref(), Some("s.log"));
+    }
+
+    #[test]
+    fn the_admin_token_is_read_and_empty_means_unset() {
+        let c = parse_str(r#"{"http":{"access-token":"r","admin-token":"w"}}"#).unwrap();
+        assert_eq!((c.http.access_token.as_deref(), c.http.admin_token.as_deref()), (Some("r"), Some("w")));
+        assert_eq!(parse_str(r#"{"http":{"admin-token":""}}"#).unwrap().http.admin_token, None);
+        assert_eq!(parse_str(r#"{"http":{"admin-token":5}}"#).unwrap_err().field, "http.admin-token");
     }
 
     #[test]

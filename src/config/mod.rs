@@ -137,6 +137,8 @@ pub struct HttpConfig {
     pub host: String,
     pub port: u16,
     pub access_token: Option<String>,
+    /// Needed for writes (POST, PUT, DELETE) when set; reads accept it too.
+    pub admin_token: Option<String>,
     pub restricted: bool,
 }
 

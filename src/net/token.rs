@@ -3,7 +3,9 @@
 
 use mio::Token;
 
-const SHIFT: u32 = 48;
+/// The kind takes the top 8 bits, so 32-bit targets (armv7 routers) keep 24 bits of key:
+/// 16 million sockets, far beyond what such a host can hold open.
+const SHIFT: u32 = usize::BITS - 8;
 const KEY_MASK: usize = (1 << SHIFT) - 1;
 
 /// What a token stands for.

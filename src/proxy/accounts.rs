@@ -130,7 +130,7 @@ impl Proxy {
     }
 
     /// The `/api/v1` endpoints; `None` for other paths. The access token was checked.
-    pub(super) fn accounts_api(&mut self, req: &Request, body: &[u8], now: Instant) -> Option<Answer> {
+    pub(super) fn accounts_api(&mut self, req: &Request, body: &[u8], may_write: bool, now: Instant) -> Option<Answer> {
         let path = req.path.strip_prefix("/api/v1")?;
         if !path.is_empty() && !path.starts_with('/') {
             return None;
@@ -139,8 +139,8 @@ impl Proxy {
             return Some(Answer::Now(refusal(404, "accounts are not enabled on this proxy (\"accounts\": {\"enabled\": true})")));
         }
         let write = matches!(req.method.as_str(), "POST" | "DELETE" | "PUT");
-        if write && (self.cfg.http.access_token.is_none() || self.cfg.http.restricted) {
-            return Some(Answer::Now(refusal(403, "writes need an access token and \"restricted\": false in the http settings")));
+        if write && !may_write {
+            return Some(Answer::Now(refusal(403, "writes need the admin-token, or the access-token with \"restricted\": false")));
         }
         Some(match (req.method.as_str(), path) {
             ("OPTIONS", _) => Answer::Now((204, "", Vec::new())),

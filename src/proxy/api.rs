@@ -1,18 +1,23 @@
 //! What the HTTP API answers: /1/summary, /1/workers, /1/miners in xmrig-proxy's shapes
-//! (hashrates in kH/s, last share in ms), and /metrics in Prometheus text format with base
-//! units (H/s). Rendered on request from the loop's own structs; nothing is kept for it.
+//! (hashrates in kH/s, last share in ms), /1/history (the last day by the minute, H/s),
+//! /metrics in Prometheus text format with base units (H/s), and the dashboard page at
+//! `/`. Rendered on request from the loop's own structs; only the minute history is kept
+//! for it. Who may ask for what is decided in `access.rs`.
 
 use super::Proxy;
+use super::access::{self, Access};
 use super::accounts::Answer;
 use super::miner::MinerState;
 use crate::GroupId;
 use crate::config::{Mode, WorkersMode};
 use crate::http::Request;
-use crate::proxy::miner::constant_time_eq;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::Instant;
+
+/// The dashboard served at `GET /`: one self-contained page (source in `src/http/`).
+const DASHBOARD: &str = include_str!("../http/dashboard.html");
 
 /// A response: status, content type, body.
 pub(super) type Reply = (u16, &'static str, Vec<u8>);
@@ -44,34 +49,35 @@ pub fn rss_bytes() -> u64 {
 }
 
 impl Proxy {
-    /// Routes one request: the access token first, then the accounts API (which may have
-    /// to wait for the disk), then the monitoring endpoints.
+    /// Routes one request: access first (see `access.rs`), then the accounts API (which
+    /// may have to wait for the disk), then the monitoring endpoints.
     pub(super) fn route(&mut self, req: &Request, body: &[u8], now: Instant) -> Answer {
-        if let Some(token) = self.cfg.http.access_token.as_deref() {
-            let given = req.authorization.as_deref().and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
-            if !constant_time_eq(given.trim().as_bytes(), token.as_bytes()) {
-                return Answer::Now(error(401));
-            }
-        }
-        if let Some(answer) = self.accounts_api(req, body, now) {
+        let write = match access::decide(&self.cfg.http, &req.method, &req.path, req.authorization.as_deref()) {
+            Access::Page => return Answer::Now((200, "text/html; charset=utf-8", self.dashboard())),
+            Access::Denied(status) => return Answer::Now(error(status)),
+            Access::Read => false,
+            Access::Write => true,
+        };
+        if let Some(answer) = self.accounts_api(req, body, write, now) {
             return answer;
         }
-        Answer::Now(self.api(req, now))
+        Answer::Now(self.api(req, write, now))
     }
 
-    /// The monitoring endpoints (after the access checks).
-    fn api(&self, req: &Request, now: Instant) -> Reply {
-        match req.method.as_str() {
-            "GET" => {}
-            "OPTIONS" => return (204, "", Vec::new()),
-            _ if self.cfg.http.restricted => return error(403),
-            _ => return error(405),
+    /// The monitoring endpoints (after the access checks); none of them writes.
+    fn api(&self, req: &Request, write: bool, now: Instant) -> Reply {
+        if req.method == "OPTIONS" {
+            return (204, "", Vec::new());
+        }
+        if write {
+            return error(405);
         }
         let json = |v: Value| (200, "application/json", serde_json::to_vec_pretty(&v).unwrap_or_default());
         match req.path.as_str() {
             "/1/summary" | "/2/summary" | "/api.json" => json(self.summary_json(now)),
             "/1/workers" | "/2/workers" => json(self.workers_json(now)),
             "/1/miners" | "/2/miners" => json(self.miners_json()),
+            "/1/history" => json(self.history_json(now)),
             "/metrics" => (200, "text/plain; version=0.0.4; charset=utf-8", self.metrics(now).into_bytes()),
             _ => error(404),
         }
@@ -127,6 +133,37 @@ impl Proxy {
             );
         }
         Value::Object(out)
+    }
+
+    /// The page, marked so it asks for the token before its first request when one is set.
+    fn dashboard(&self) -> Vec<u8> {
+        match self.cfg.http.access_token {
+            Some(_) => DASHBOARD.replacen(r#"<body data-auth="open">"#, r#"<body data-auth="token">"#, 1).into_bytes(),
+            None => DASHBOARD.as_bytes().to_vec(),
+        }
+    }
+
+    /// The last 24 hours, one row a minute, oldest first; the last row is the minute in
+    /// progress. Times are Unix ms, hashrates H/s.
+    fn history_json(&self, now: Instant) -> Value {
+        let clock = self.clock(now);
+        let unix_ms = crate::logs::unix_ms();
+        let h = &self.stats.history;
+        let current = h.current(clock, self.stats.totals());
+        let rows: Vec<Value> = h
+            .iter()
+            .chain(current.as_ref())
+            .map(|m| {
+                let at = unix_ms.saturating_sub(u64::from(clock.saturating_sub(m.at)) * 1000);
+                json!([at, m.hashrate, m.miners, m.accepted, m.rejected])
+            })
+            .collect();
+        json!({
+            "interval": 60,
+            "format": ["time", "hashrate", "miners", "accepted", "rejected"],
+            "partial": current.is_some(),
+            "history": rows,
+        })
     }
 
     fn summary_json(&self, now: Instant) -> Value {
@@ -300,6 +337,12 @@ impl Proxy {
         family("proxy_upstreams", "gauge", "Upstream pool connections by state.", &ups);
         family("proxy_workers", "gauge", "Worker records.", &one(self.workers.len() as f64));
         family("proxy_pool_latency_milliseconds", "gauge", "Median pool share round trip.", &one(f64::from(s.latency_ms)));
+        family(
+            "proxy_http_refused_total",
+            "counter",
+            "API connections refused because every HTTP client slot was busy.",
+            &one(self.http_refusals.total() as f64),
+        );
 
         // One series per pool address, whatever group names it.
         let (by_group, up_set) = (self.miners_by_group(), self.pools_up());

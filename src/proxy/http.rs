@@ -1,6 +1,7 @@
 //! HTTP API clients on the event loop: bounded in number, in request size and in queued
 //! output, with an idle timeout, so a slow or stuck client never costs the miners anything
-//! but its own socket.
+//! but its own socket. Connections beyond the bound are refused with a 503, counted for
+//! /metrics, and logged sparingly (`Refusals`): a flood of them must not flood the log.
 
 use super::Proxy;
 use super::accounts::Answer;
@@ -18,6 +19,71 @@ pub const MAX_HTTP_CLIENTS: usize = 32;
 const HTTP_IDLE: Duration = Duration::from_secs(15);
 /// Output queued for one client (a /1/miners of 20k miners is about 3 MB).
 const MAX_HTTP_OUT: usize = 16 * 1024 * 1024;
+
+/// Refusals logged one by one in each interval; the rest go into one summary line.
+const REFUSALS_LOGGED: u32 = 3;
+/// How often the summary of unlogged refusals is written.
+const REFUSAL_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Connections refused because every client slot was busy: a total for /metrics, and the
+/// state that keeps a flood to a few log lines per interval.
+#[derive(Debug, Default)]
+pub(super) struct Refusals {
+    total: u64,
+    /// Since when refusals are being counted for the next summary, and how many.
+    window: Option<(Instant, u64)>,
+}
+
+impl Refusals {
+    /// Counts one refusal; true when it should be logged on its own line.
+    pub(super) fn refuse(&mut self, now: Instant) -> bool {
+        self.total += 1;
+        let (_, n) = self.window.get_or_insert((now, 0));
+        *n += 1;
+        *n <= u64::from(REFUSALS_LOGGED)
+    }
+
+    /// Once the interval that began with a refusal is over: the refusals it held and its
+    /// length, when more were refused than logged on their own (then the summary is due).
+    pub(super) fn summary(&mut self, now: Instant) -> Option<(u64, Duration)> {
+        let (since, n) = self.window?;
+        let length = now.saturating_duration_since(since);
+        if length < REFUSAL_INTERVAL {
+            return None;
+        }
+        self.window = None;
+        (n > u64::from(REFUSALS_LOGGED)).then_some((n, length))
+    }
+
+    /// Refused since start.
+    pub(super) fn total(&self) -> u64 {
+        self.total
+    }
+}
+
+/// `1234567` as `1,234,567`, for log lines people read.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The warning for an API reachable from beyond this host without a token, if it is.
+fn exposure_warning(cfg: &crate::config::HttpConfig, local: SocketAddr) -> Option<String> {
+    if local.ip().is_loopback() || cfg.access_token.is_some() {
+        return None;
+    }
+    Some(format!(
+        "HTTP API on {local} answers anyone who can reach it without a token: miners' IP addresses, worker names and \
+         hashrates, pool URLs and their state. Set http.access-token, or http.host to 127.0.0.1"
+    ))
+}
 
 /// One API connection.
 #[derive(Debug)]
@@ -45,6 +111,9 @@ pub(super) fn bind_http(cfg: &crate::config::HttpConfig, poll: &mio::Poll) -> io
     poll.registry().register(&mut socket, Source::HttpListener.token(), Interest::READABLE)?;
     let local = socket.local_addr()?;
     log::info!("HTTP API on http://{local}{}", if cfg.access_token.is_some() { " (token required)" } else { "" });
+    if let Some(warning) = exposure_warning(cfg, local) {
+        log::warn!("{warning}");
+    }
     Ok(Some((socket, local)))
 }
 
@@ -70,7 +139,12 @@ impl Proxy {
                 let mut out = Vec::new();
                 http::respond_error(&mut out, 503, false);
                 let _ = io::Write::write(&mut stream, &out);
-                log::warn!("HTTP client {peer} refused: {MAX_HTTP_CLIENTS} clients already connected");
+                if self.http_refusals.refuse(now) {
+                    log::warn!(
+                        "HTTP client {peer} refused: {MAX_HTTP_CLIENTS} clients already connected (more refusals are summed up every {} s)",
+                        REFUSAL_INTERVAL.as_secs()
+                    );
+                }
                 continue;
             }
             let entry = self.http_clients.vacant_entry();
@@ -191,12 +265,61 @@ impl Proxy {
         }
     }
 
-    /// Closes clients idle past the timeout.
+    /// Closes clients idle past the timeout; writes the refusal summary when due.
     pub(super) fn http_tick(&mut self, now: Instant) {
+        if let Some((n, length)) = self.http_refusals.summary(now) {
+            log::warn!(
+                "HTTP: refused {} connections in the last {} s ({} clients busy)",
+                grouped(n),
+                length.as_secs(),
+                self.http_clients.len()
+            );
+        }
         let idle: Vec<usize> =
             self.http_clients.iter().filter(|(_, c)| now.saturating_duration_since(c.last_active) >= HTTP_IDLE).map(|(k, _)| k).collect();
         for key in idle {
             self.http_close(key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HttpConfig;
+
+    #[test]
+    fn a_flood_logs_a_few_lines_then_one_summary_per_interval() {
+        let t0 = Instant::now();
+        let mut r = Refusals::default();
+        let logged = (0..4000).filter(|i| r.refuse(t0 + Duration::from_millis(*i / 1000))).count();
+        assert_eq!(logged, REFUSALS_LOGGED as usize);
+        assert_eq!(r.summary(t0 + Duration::from_secs(9)), None, "the interval is not over");
+        assert_eq!(r.summary(t0 + Duration::from_secs(10)), Some((4000, Duration::from_secs(10))));
+        assert_eq!(r.summary(t0 + Duration::from_secs(20)), None, "said once");
+        // A new interval begins with the next refusal, and logs its first few again.
+        assert!(r.refuse(t0 + Duration::from_secs(30)));
+        assert_eq!(r.summary(t0 + Duration::from_secs(40)), None, "nothing unlogged to sum up");
+        assert_eq!(r.total(), 4001);
+    }
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(3960), "3,960");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn only_an_open_api_beyond_loopback_is_warned_about() {
+        let open = HttpConfig::default();
+        let token = HttpConfig { access_token: Some("secret-token".into()), ..HttpConfig::default() };
+        let warning = exposure_warning(&open, "0.0.0.0:8080".parse().unwrap()).expect("warned");
+        assert!(warning.contains("0.0.0.0:8080") && warning.contains("IP addresses") && warning.contains("worker names"), "{warning}");
+        assert!(warning.contains("pool URLs and their state"), "{warning}");
+        assert_eq!(exposure_warning(&open, "127.0.0.1:8080".parse().unwrap()), None);
+        assert_eq!(exposure_warning(&open, "[::1]:8080".parse().unwrap()), None);
+        assert_eq!(exposure_warning(&token, "0.0.0.0:8080".parse().unwrap()), None);
     }
 }

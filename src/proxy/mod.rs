@@ -6,6 +6,7 @@
 //! handle the batch of events, then reap the miners closed during the batch (slab keys are
 //! never reused within a batch).
 
+mod access;
 mod accounting;
 mod accounts;
 mod api;
@@ -135,6 +136,8 @@ pub struct Proxy {
     config_file: Option<reload::Watched>,
     http: Option<(TcpListener, SocketAddr)>,
     http_clients: Slab<http::HttpClient>,
+    /// API connections refused while every client slot was busy (counted, logged sparingly).
+    http_refusals: http::Refusals,
     access_log: AppendLog,
     share_log: AppendLog,
     reader: LineReader,
@@ -202,6 +205,7 @@ impl Proxy {
             config_file: None,
             http,
             http_clients: Slab::new(),
+            http_refusals: http::Refusals::default(),
             access_log,
             share_log,
             reader: LineReader::new(2 * MAX_POOL_LINE),

@@ -1,11 +1,14 @@
 //! Counters the loop updates as shares and connections come and go, the hashrate windows
-//! (`window`), and per-worker aggregates (`workers`). Everything here has a fixed size per
+//! (`window`), the per-minute history of the last day (`history`), and per-worker
+//! aggregates (`workers`). Everything here has a fixed size per
 //! record; time is seconds since start, passed in by the 1-second tick.
 
+pub mod history;
 pub mod meter;
 pub mod window;
 pub mod workers;
 
+pub use history::History;
 pub use meter::RateMeter;
 pub use window::HashWindows;
 pub use workers::{Worker, Workers};
@@ -41,6 +44,8 @@ pub struct Stats {
     latencies: LocalRb<Array<u16, LATENCY_SAMPLES>>,
     /// Median pool round trip in ms, refreshed by `tick`.
     pub latency_ms: u32,
+    /// One entry per minute for the last 24 hours, sampled by `tick`.
+    pub history: History,
 }
 
 impl Default for Stats {
@@ -69,7 +74,13 @@ impl Stats {
             windows: HashWindows::new(now),
             latencies: LocalRb::default(),
             latency_ms: 0,
+            history: History::new(now),
         }
+    }
+
+    /// The running totals the history samples.
+    pub fn totals(&self) -> history::Totals {
+        history::Totals { hashes: self.hashes(), accepted: self.accepted, rejected: self.rejected, miners: self.miners }
     }
 
     /// Sum of accepted share difficulties.
@@ -113,9 +124,10 @@ impl Stats {
         self.invalid += 1;
     }
 
-    /// Once a second: hashrate samples and the latency median.
+    /// Once a second: hashrate samples, the minute history and the latency median.
     pub fn tick(&mut self, now: u32) {
         self.windows.tick(now);
+        self.history.tick(now, self.totals());
         if self.latencies.is_empty() {
             return;
         }

@@ -239,7 +239,11 @@ mod tests {
             assert_eq!(k.as_str(), id);
             assert_eq!(matches!(k.0, Kept::Short { .. }), id.len() <= KEPT_INLINE, "{id}");
         }
+        // On 64-bit targets the inline form costs nothing; on 32-bit ones (armv7) a
+        // `Box<str>` is 8 bytes and the inline form 12.
+        #[cfg(target_pointer_width = "64")]
         assert_eq!(std::mem::size_of::<KeptId>(), std::mem::size_of::<Box<str>>());
+        assert!(std::mem::size_of::<KeptId>() <= 16);
     }
 
     #[test]
