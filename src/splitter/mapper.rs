@@ -42,6 +42,9 @@ pub struct Pending {
 
 /// What differs by dialect: the slot table, the jobs and the share check. Every function
 /// that depends on the dialect matches on this in one place.
+// CryptoNote's work is kept inline: it is the common case, there are only a few upstreams
+// (one per 256 miners), and its jobs are read on every share.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Work {
     CryptoNote(CnWork),
