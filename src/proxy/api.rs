@@ -363,6 +363,11 @@ impl Proxy {
             }
         }
         family("proxy_pool_up", "gauge", "1 when the proxy holds a logged-in connection to the pool.", &pool_up);
+        // The same series, valued with each pool's divider: hashes per difficulty-1 share.
+        let divider_of = |url: &str| crate::stratum::algo::divider(hash_of(url));
+        let mut dividers: Vec<(String, f64)> = seen.iter().map(|(url, k)| (pool_up[*k].0.clone(), divider_of(url))).collect();
+        dividers.sort_by(|a, b| a.0.cmp(&b.0));
+        family("proxy_pool_divider", "gauge", "Hashes a difficulty-1 share of the pool's algorithm stands for.", &dividers);
 
         let (mut g_miners, mut g_rate, mut g_ratio) = (Vec::new(), Vec::new(), Vec::new());
         for (gid, g) in self.groups.with_pools() {
@@ -418,9 +423,11 @@ impl Proxy {
             let up = labels(&[("proxy", &proxy), ("worker", &w.name), ("user", &w.user)]);
             series[0].push((up, if w.connections > 0 { 1.0 } else { 0.0 }));
             series[1].push((l.clone(), w.sent as f64));
-            series[2].push((l.clone(), w.sent_diff as f64));
+            // Share values are counted in hashes; difficulty-1 units divide by the algorithm's.
+            let divider = divider_of(&w.pool);
+            series[2].push((l.clone(), w.sent_diff as f64 / divider));
             series[3].push((l.clone(), w.accepted as f64));
-            series[4].push((l.clone(), w.windows.total() as f64));
+            series[4].push((l.clone(), w.windows.total() as f64 / divider));
             series[5].push((l.clone(), w.windows.rate(1, clock)));
             series[6].push((l, diff.get(&key).copied().unwrap_or(0.0)));
         }

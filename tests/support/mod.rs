@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod v1;
+
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

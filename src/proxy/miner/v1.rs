@@ -45,6 +45,9 @@ pub struct V1Miner {
     pub primed: bool,
     /// The agent it named at subscribe.
     pub agent: Box<str>,
+    /// A difficulty the miner asked for (`mining.suggest_difficulty`); used when below the
+    /// pool's, like a custom difficulty.
+    pub suggested: Option<f64>,
 }
 
 impl Default for V1Miner {
@@ -59,6 +62,7 @@ impl Default for V1Miner {
             difficulty: MinerDifficulty::new(0.0),
             primed: false,
             agent: "".into(),
+            suggested: None,
         }
     }
 }
@@ -82,8 +86,11 @@ pub(super) fn deliver_job(mapper: &Mapper, miner: &mut Miner, scratch: &mut Vec<
     let Some(w) = mapper.v1() else { return Err("its pool does not speak stratum v1".into()) };
     let Some(job) = w.current() else { return Ok(()) };
     let pool = w.pool_difficulty();
-    let want = if custom > 0 && (custom as f64) < pool { custom as f64 } else { pool };
     let Some(v) = v1(miner) else { return Ok(()) };
+    // The lowest of the pool's difficulty, the custom one and the miner's suggestion:
+    // shares between it and the pool's are answered here.
+    let custom = (custom > 0).then_some(custom as f64);
+    let want = [custom, v.suggested].into_iter().flatten().filter(|d| *d < pool).fold(pool, f64::min);
     let sent = if !v.primed || want != v.difficulty.current() {
         scratch.clear();
         write::set_difficulty(scratch, want);
@@ -119,8 +126,13 @@ impl Proxy {
                 self.v1_bool(id, rid, true);
             }
             Method::Authorize { user, pass } => self.v1_authorize(id, rid, &user, &pass, now),
-            // Difficulty is the pool's (or the port's custom difficulty): a suggestion is noted as heard.
-            Method::SuggestDifficulty(_) => self.v1_bool(id, rid, true),
+            // A suggestion below the pool's difficulty is the miner's custom difficulty.
+            Method::SuggestDifficulty(d) => {
+                if let Some(v) = v1(&mut self.miners[id.0]) {
+                    v.suggested = d;
+                }
+                self.v1_bool(id, rid, true);
+            }
             Method::Submit(s) => self.v1_submit(id, rid, &s, now),
             Method::Other(m) => {
                 log::debug!("miner {}: unknown method {m}", self.miners[id.0].peer);
@@ -182,7 +194,8 @@ impl Proxy {
             },
             None => {
                 self.next_prefix = self.next_prefix.wrapping_add(1);
-                self.next_prefix % (1u32 << (8 * promise.0)).max(1) as u16
+                let space = 1u32 << (8 * promise.0.min(2));
+                (u32::from(self.next_prefix) % space) as u16
             }
         };
         let Some(v) = v1(&mut self.miners[id.0]) else { return };
