@@ -92,6 +92,7 @@ impl Proxy {
     pub(super) fn complete_move(&mut self, id: MinerId, to: Route, now: Instant) {
         let Some(m) = self.miners.get_mut(id.0) else { return };
         let Some(old) = m.route.replace(to) else { return };
+        m.new_upstream();
         let mv = m.moving.get_or_insert_with(Box::default);
         mv.to = None;
         mv.planned = None;

@@ -166,6 +166,14 @@ impl Miner {
         }
     }
 
+    /// The miner is about to get its first job from another upstream: a v1 miner needs
+    /// its difficulty and a clean job there.
+    pub fn new_upstream(&mut self) {
+        if let Proto::V1(v) = &mut self.proto {
+            v.primed = false;
+        }
+    }
+
     /// The dialect the miner speaks, once it has said.
     pub fn dialect(&self) -> Option<Dialect> {
         match &self.proto {

@@ -68,6 +68,14 @@ impl Proxy {
                 }
                 u.link.session.logged_in(now);
                 u.mapper.set_live();
+                // A new pool session: its first job reaches every miner clean, with the
+                // difficulty, whatever flag the pool set (the old session's jobs are void).
+                for (_, id) in u.mapper.miners() {
+                    if let Some(m) = self.miners.get_mut(id.0) {
+                        m.new_upstream();
+                    }
+                }
+                let Some(u) = self.splitter.get(uid) else { return };
                 let (group, lane) = (u.group, u.lane);
                 self.set_lane_health(group, lane, Health::Up);
                 if let Some((_, _, pool)) = self.pool_of(uid) {
