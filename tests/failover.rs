@@ -134,12 +134,13 @@ fn a_pool_that_stops_answering_is_left_for_the_fallback() {
         "submit",
         serde_json::json!({"id": session, "job_id": job_id, "nonce": format!("000100{fixed}"), "result": result_for(5000)}),
     );
-    // The submit is failed back after SUBMIT_TIMEOUT (20 s), the link is dropped, and the
-    // miner, still connected, gets the fallback's job.
+    // The submit is failed back after 10 s, the link is dropped, and the miner, still
+    // connected, gets the fallback's job.
+    let t = Instant::now();
     let mut answered = false;
     let mut moved = false;
     while !(answered && moved) {
-        let v = m.recv_within(Duration::from_secs(25)).expect("answer and new job within 25 s");
+        let v = m.recv_within(Duration::from_secs(15)).expect("answer and new job within 15 s");
         if v["id"] == id {
             assert_eq!(error_of(&v), "Pool did not answer in time");
             answered = true;
@@ -149,6 +150,49 @@ fn a_pool_that_stops_answering_is_left_for_the_fallback() {
         }
     }
     assert_eq!(fallback.logins(), 1);
+    assert!(t.elapsed() < Duration::from_secs(13), "left after {:?}", t.elapsed());
+}
+
+#[test]
+fn a_pool_that_goes_silent_is_left_within_45_seconds_and_tried_last() {
+    // Connected, logged in, then silent: no job, no reply to anything. The proxy probes it
+    // after 30 s of silence and leaves it 10 s later, for the next pool at once.
+    let silent = MockPool::start(1000);
+    let fallback = MockPool::start(2000);
+    let proxy = RunningProxy::start(config(Mode::NiceHash, &[silent.url(), fallback.url()]));
+    let mut m = proxy.miner();
+    m.login();
+    silent.state.lock().unwrap().mute = true;
+    let t = Instant::now();
+    let job = loop {
+        let v = m.recv_within(Duration::from_secs(50)).expect("a job from the next pool within 50 s");
+        if v["method"] == "job" {
+            m.job = v["params"].clone();
+            break v["params"].clone();
+        }
+    };
+    assert_eq!(job["target"], target_for(2000), "the miner is on the next pool");
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(45) && took >= Duration::from_secs(30), "left after {took:?}");
+    assert_eq!(silent.logins(), 1, "the silent pool is not tried again first");
+    assert!(m.submit(1, 5000)["error"].is_null(), "and the miner was never disconnected");
+}
+
+#[test]
+fn a_pool_that_answers_but_sends_no_job_is_left_after_its_job_timeout() {
+    let stale = MockPool::start(1000);
+    let fallback = MockPool::start(2000);
+    let mut cfg = config(Mode::NiceHash, &[stale.url(), fallback.url()]);
+    cfg.pools[0].job_timeout_secs = 3;
+    cfg.pools[0].keepalive = true;
+    let proxy = RunningProxy::start(cfg);
+    let mut m = proxy.miner();
+    m.login();
+    let t = Instant::now();
+    let job = m.next_job();
+    assert_eq!(job["target"], target_for(2000));
+    assert!(t.elapsed() < Duration::from_secs(6), "job-timeout 3 s, left after {:?}", t.elapsed());
+    assert_eq!(stale.logins(), 1);
 }
 
 #[test]

@@ -80,6 +80,7 @@ impl PoolConfig {
             group: crate::DEFAULT_GROUP_NAME.to_string(),
             weight: None,
             protocol: None,
+            job_timeout_secs: 600,
         }
     }
 }
@@ -329,6 +330,7 @@ fn parse_pool(v: &Value, f: &str) -> R<PoolConfig> {
             "enabled" => set(&mut pool.enabled, opt_bool(v, p)?),
             "group" => set(&mut pool.group, opt_group(v, p)?),
             "weight" => pool.weight = opt_weight(v, p)?,
+            "job-timeout" => set(&mut pool.job_timeout_secs, opt_u64(v, p, MAX_SECS)?),
             "protocol" => {
                 use crate::stratum::algo::Dialect;
                 pool.protocol = match opt_str(v, p)?.map(|m| m.to_ascii_lowercase()).as_deref() {

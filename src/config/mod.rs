@@ -110,6 +110,8 @@ pub struct PoolConfig {
     pub weight: Option<u32>,
     /// The pool's dialect when said outright (`"protocol"`); else its `algo` decides.
     pub protocol: Option<crate::stratum::algo::Dialect>,
+    /// A pool that sends no new job this long (seconds) is left for the next; 0 = never.
+    pub job_timeout_secs: u64,
 }
 
 impl PoolConfig {

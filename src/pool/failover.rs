@@ -40,6 +40,12 @@ impl Failover {
         self.tries = 0;
     }
 
+    /// The current pool went silent: the next one now, the silent one after all others.
+    pub fn skip(&mut self, pools: usize) {
+        self.tries = 0;
+        self.index = if pools == 0 { 0 } else { (self.current(pools) + 1) % pools };
+    }
+
     /// A working session ended: start over from the primary, immediately.
     pub fn lost(&mut self) {
         self.index = 0;

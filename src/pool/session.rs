@@ -16,6 +16,11 @@ pub const KEEPALIVE_EVERY: Duration = Duration::from_secs(60);
 /// A session that ends sooner than this counts as a failed attempt (pause, then the next
 /// pool), so a pool that accepts logins and drops them is not reconnected in a tight loop.
 pub const STABLE_SESSION: Duration = Duration::from_secs(30);
+/// A pool that has sent nothing (no job, no reply) this long gets a keepalive probe,
+/// whatever its `keepalive` setting.
+pub const QUIET_PROBE: Duration = Duration::from_secs(30);
+/// A probe (or a submit) unanswered this long means the pool went silent.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
 /// Where a link is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +52,8 @@ pub enum Due {
     Timeout,
     /// Send a keepalive with this request id.
     Keepalive(u64),
+    /// The pool is connected but silent (why): fail over, trying it last.
+    Silent(&'static str),
 }
 
 /// One pool connection's state, without the socket.
@@ -63,6 +70,13 @@ pub struct Session {
     retry_at: Option<Instant>,
     /// When we last wrote to the pool (keepalives are due after a quiet minute).
     pub last_send: Instant,
+    /// When the pool last sent anything, and its last job.
+    last_heard: Instant,
+    last_job: Instant,
+    /// A keepalive sent to see whether a quiet pool is still there: its id and when.
+    probe: Option<(u64, Instant)>,
+    /// The pool answered a keepalive with an error: it does not take them.
+    no_keepalive: bool,
 }
 
 impl Session {
@@ -77,6 +91,10 @@ impl Session {
             since: now,
             retry_at: Some(now),
             last_send: now,
+            last_heard: now,
+            last_job: now,
+            probe: None,
+            no_keepalive: false,
         }
     }
 
@@ -141,7 +159,41 @@ impl Session {
     pub fn logged_in(&mut self, now: Instant) {
         self.phase = Phase::Active;
         self.since = now;
+        self.last_heard = now;
+        self.last_job = now;
+        self.probe = None;
         self.failover.connected();
+    }
+
+    /// The pool sent a line.
+    pub fn heard(&mut self, now: Instant) {
+        self.last_heard = now;
+    }
+
+    /// The pool sent a job.
+    pub fn got_job(&mut self, now: Instant) {
+        self.last_job = now;
+    }
+
+    /// A reply to request `id`: true when it answers our probe (so it is no share's).
+    /// `refused`: the pool answered it with an error, so it takes no keepalives.
+    pub fn answered(&mut self, id: u64, refused: bool) -> bool {
+        if self.probe.is_some_and(|(p, _)| p == id) {
+            self.probe = None;
+            self.no_keepalive |= refused;
+            return true;
+        }
+        false
+    }
+
+    /// The pool went silent: back to waiting, with the next pool of the lane due at once
+    /// and the silent one tried last.
+    pub fn silent(&mut self, now: Instant, pools: usize) -> Failure {
+        let was_active = self.phase == Phase::Active;
+        self.failover.skip(pools);
+        self.phase = Phase::Waiting;
+        self.retry_at = Some(now);
+        Failure { was_active, delay: Duration::ZERO }
     }
 
     /// The connection failed or the pool refused us: back to waiting, with the delay the
@@ -168,13 +220,30 @@ impl Session {
         self.retry_at = Some(now);
     }
 
-    /// Once a second: a connect or login that takes too long, or a keepalive due.
-    pub fn tick(&mut self, now: Instant, keepalive: bool) -> Due {
+    /// Once a second: a connect or login that takes too long, a keepalive due (every
+    /// minute with `keepalive`; after 30 s of silence anyway, when the dialect has one:
+    /// `probes`), a probe unanswered for 10 s, or no job for `job_timeout` (zero: never).
+    pub fn tick(&mut self, now: Instant, keepalive: bool, probes: bool, job_timeout: Duration) -> Due {
+        let since = |t: Instant| now.saturating_duration_since(t);
         match self.phase {
-            Phase::Connecting | Phase::LoggingIn if now.saturating_duration_since(self.since) >= CONNECT_TIMEOUT => Due::Timeout,
-            Phase::Active if keepalive && now.saturating_duration_since(self.last_send) >= KEEPALIVE_EVERY => {
-                self.last_send = now;
-                Due::Keepalive(self.take_id())
+            Phase::Connecting | Phase::LoggingIn if since(self.since) >= CONNECT_TIMEOUT => Due::Timeout,
+            Phase::Active => {
+                if let Some((_, sent)) = self.probe {
+                    return if since(sent) >= ANSWER_WITHIN { Due::Silent("no answer to a keepalive for 10 s") } else { Due::Nothing };
+                }
+                if !job_timeout.is_zero() && since(self.last_job) >= job_timeout {
+                    return Due::Silent("no new job within its job-timeout");
+                }
+                let quiet = probes && !self.no_keepalive && since(self.last_heard) >= QUIET_PROBE;
+                if quiet || (keepalive && since(self.last_send) >= KEEPALIVE_EVERY) {
+                    self.last_send = now;
+                    let id = self.take_id();
+                    if quiet {
+                        self.probe = Some((id, now));
+                    }
+                    return Due::Keepalive(id);
+                }
+                Due::Nothing
             }
             _ => Due::Nothing,
         }
@@ -255,25 +324,88 @@ mod tests {
         assert_eq!(f, Failure { was_active: true, delay: PAUSE }, "a pool that drops logins is not hammered");
     }
 
+    const NO_JOB_LIMIT: Duration = Duration::ZERO;
+
+    #[test]
+    fn a_quiet_pool_is_probed_and_failed_when_the_probe_goes_unanswered() {
+        let t = Instant::now();
+        let mut s = active(t);
+        s.heard(t);
+        assert_eq!(s.tick(t + QUIET_PROBE - Duration::from_secs(1), false, true, NO_JOB_LIMIT), Due::Nothing);
+        let Due::Keepalive(id) = s.tick(t + QUIET_PROBE, false, true, NO_JOB_LIMIT) else { panic!("a probe after 30 s of silence") };
+        let t1 = t + QUIET_PROBE;
+        assert_eq!(
+            s.tick(t1 + ANSWER_WITHIN - Duration::from_secs(1), false, true, NO_JOB_LIMIT),
+            Due::Nothing,
+            "no second probe meanwhile"
+        );
+        assert_eq!(s.tick(t1 + ANSWER_WITHIN, false, true, NO_JOB_LIMIT), Due::Silent("no answer to a keepalive for 10 s"));
+        // Had it answered, all would be well.
+        let mut s = active(t);
+        let Due::Keepalive(id2) = s.tick(t1, false, true, NO_JOB_LIMIT) else { panic!() };
+        assert!(!s.answered(id2 + 1, false), "only the probe's id");
+        assert!(s.answered(id2, false));
+        s.heard(t1);
+        assert_eq!(s.tick(t1 + ANSWER_WITHIN, false, true, NO_JOB_LIMIT), Due::Nothing);
+        assert!(id > 0);
+    }
+
+    #[test]
+    fn a_pool_that_refuses_keepalives_is_not_probed_again() {
+        let t = Instant::now();
+        let mut s = active(t);
+        let Due::Keepalive(id) = s.tick(t + QUIET_PROBE, false, true, NO_JOB_LIMIT) else { panic!() };
+        assert!(s.answered(id, true));
+        assert_eq!(s.tick(t + 3 * QUIET_PROBE, false, true, NO_JOB_LIMIT), Due::Nothing);
+        assert_eq!(s.tick(t + 3 * QUIET_PROBE, false, false, NO_JOB_LIMIT), Due::Nothing, "nor a dialect without keepalives");
+    }
+
+    #[test]
+    fn no_job_for_the_job_timeout_is_silence_too() {
+        let t = Instant::now();
+        let mut s = active(t);
+        let limit = Duration::from_secs(600);
+        s.got_job(t + Duration::from_secs(100));
+        s.heard(t + Duration::from_secs(650));
+        assert_eq!(s.tick(t + Duration::from_secs(650), false, true, limit), Due::Nothing);
+        assert_eq!(s.tick(t + Duration::from_secs(700), false, true, limit), Due::Silent("no new job within its job-timeout"));
+        assert_eq!(s.tick(t + Duration::from_secs(7000), false, false, Duration::ZERO), Due::Nothing, "0: never");
+    }
+
+    #[test]
+    fn a_silent_pool_is_tried_last_not_first() {
+        let t = Instant::now();
+        let mut s = active(t);
+        assert_eq!(s.pool_index(3), 0);
+        let f = s.silent(t + STABLE_SESSION, 3);
+        assert_eq!(f, Failure { was_active: true, delay: Duration::ZERO });
+        assert_eq!(s.pool_index(3), 1, "the next pool at once");
+        assert!(s.is_due(t + STABLE_SESSION));
+    }
+
     #[test]
     fn connect_and_login_time_out() {
         let t = Instant::now();
         let mut s = Session::new(t);
         s.connecting(t);
-        assert_eq!(s.tick(t + CONNECT_TIMEOUT - Duration::from_millis(1), false), Due::Nothing);
-        assert_eq!(s.tick(t + CONNECT_TIMEOUT, false), Due::Timeout);
+        assert_eq!(s.tick(t + CONNECT_TIMEOUT - Duration::from_millis(1), false, false, NO_JOB_LIMIT), Due::Nothing);
+        assert_eq!(s.tick(t + CONNECT_TIMEOUT, false, false, NO_JOB_LIMIT), Due::Timeout);
         s.login_sent(t);
-        assert_eq!(s.tick(t + CONNECT_TIMEOUT, false), Due::Timeout, "the login counts from the connect");
+        assert_eq!(s.tick(t + CONNECT_TIMEOUT, false, false, NO_JOB_LIMIT), Due::Timeout, "the login counts from the connect");
     }
 
     #[test]
     fn keepalives_follow_a_quiet_minute_only_when_asked() {
         let t = Instant::now();
         let mut s = active(t);
-        assert_eq!(s.tick(t + KEEPALIVE_EVERY, false), Due::Nothing);
-        let Due::Keepalive(id) = s.tick(t + KEEPALIVE_EVERY, true) else { panic!("keepalive due") };
+        assert_eq!(s.tick(t + KEEPALIVE_EVERY, false, false, NO_JOB_LIMIT), Due::Nothing);
+        let Due::Keepalive(id) = s.tick(t + KEEPALIVE_EVERY, true, false, NO_JOB_LIMIT) else { panic!("keepalive due") };
         assert!(id > 1);
-        assert_eq!(s.tick(t + KEEPALIVE_EVERY + Duration::from_secs(1), true), Due::Nothing, "sending resets the quiet time");
+        assert_eq!(
+            s.tick(t + KEEPALIVE_EVERY + Duration::from_secs(1), true, false, NO_JOB_LIMIT),
+            Due::Nothing,
+            "sending resets the quiet time"
+        );
     }
 
     #[test]

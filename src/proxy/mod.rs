@@ -60,8 +60,9 @@ pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a stop waits for submits in flight.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
-/// Pool submits unanswered this long are failed back to the miner and the link dropped.
-pub const SUBMIT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Pool submits unanswered this long are failed back to the miner and the link dropped:
+/// the pool went silent.
+pub const SUBMIT_TIMEOUT: Duration = crate::pool::session::ANSWER_WITHIN;
 const TICK: Duration = Duration::from_secs(1);
 /// When events come more often than this, the loop naps this long after a pass before
 /// polling again, so what arrives meanwhile is handled in one pass: one wake-up of the

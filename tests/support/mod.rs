@@ -68,6 +68,8 @@ pub struct PoolState {
     pub reject_with: Option<String>,
     /// Do not answer submits at all.
     pub hold_replies: bool,
+    /// Answer nothing at all (a pool that went silent but keeps the connection).
+    pub mute: bool,
     /// Send no job in the login reply.
     pub no_login_job: bool,
     closed: usize,
@@ -221,6 +223,9 @@ fn serve_lines(stream: TcpStream, idx: usize, state: &Mutex<PoolState>, stop: &A
         line.clear();
         let id = req["id"].clone();
         let mut st = state.lock().unwrap();
+        if st.mute {
+            continue;
+        }
         let reply = match req["method"].as_str() {
             Some("login") => {
                 st.logins.push(req["params"].clone());

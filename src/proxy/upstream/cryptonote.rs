@@ -39,6 +39,9 @@ impl Proxy {
         let Some(u) = self.splitter.get_mut(uid) else { return };
         match msg {
             PoolMessage::Reply { id, result } if u.link.session.is_login_reply(id) => self.login_result(uid, result, now),
+            PoolMessage::Reply { id, result } if u.link.session.answered(id, result.is_err()) => {
+                log::debug!("upstream #{}: keepalive answered", uid.0);
+            }
             PoolMessage::Reply { id, result } => {
                 let Some(p) = u.mapper.take_pending(id) else {
                     log::debug!("upstream #{}: reply to unknown request {id}", uid.0);
@@ -46,7 +49,10 @@ impl Proxy {
                 };
                 self.answer_share(uid, p, result.map(|_| ()).map_err(StratumError::Pool), now);
             }
-            PoolMessage::Job(params) if u.link.session.is_active() => self.new_job(uid, &params, now),
+            PoolMessage::Job(params) if u.link.session.is_active() => {
+                u.link.session.got_job(now);
+                self.new_job(uid, &params, now)
+            }
             PoolMessage::Job(_) => log::warn!("upstream #{}: job before login, ignored", uid.0),
             PoolMessage::Other(method) => log::debug!("upstream #{}: ignoring method {method}", uid.0),
         }

@@ -187,7 +187,8 @@ impl Proxy {
         if line.iter().all(u8::is_ascii_whitespace) {
             return;
         }
-        let Some(u) = self.splitter.get(uid) else { return };
+        let Some(u) = self.splitter.get_mut(uid) else { return };
+        u.link.session.heard(now);
         match &u.link.proto {
             PoolProto::CryptoNote { .. } => self.cryptonote_pool_line(uid, line, now),
             PoolProto::V1 { .. } => self.v1_pool_line(uid, line, now),
@@ -285,6 +286,16 @@ impl Proxy {
     /// The pool connection broke or refused us: fail submits in flight, keep the miners,
     /// and schedule the next attempt by the failover rules.
     pub(super) fn fail_link(&mut self, uid: UpstreamId, why: &str, now: Instant) {
+        self.lose_link(uid, why, false, now);
+    }
+
+    /// The pool is connected but silent: as `fail_link`, but the next pool of the lane is
+    /// tried at once and the silent one last.
+    fn fail_silent(&mut self, uid: UpstreamId, why: &str, now: Instant) {
+        self.lose_link(uid, why, true, now);
+    }
+
+    fn lose_link(&mut self, uid: UpstreamId, why: &str, silent: bool, now: Instant) {
         let (retries, pause) = (self.cfg.retries, Duration::from_secs(self.cfg.retry_pause_secs));
         let url = self.pool_of(uid).map(|(_, _, p)| p.url.clone()).unwrap_or_else(|| "?".into());
         let Some(u) = self.splitter.get(uid) else { return };
@@ -292,7 +303,7 @@ impl Proxy {
         let pools = self.groups.get(group).map_or(0, |g| g.lane_len(lane));
         self.drop_connection(uid, now);
         let Some(u) = self.splitter.get_mut(uid) else { return };
-        let failure = u.link.session.failed(now, pools, retries, pause);
+        let failure = if silent { u.link.session.silent(now, pools) } else { u.link.session.failed(now, pools, retries, pause) };
         if failure.was_active {
             log::warn!("upstream #{}: connection to {url} lost: {why}; reconnecting", uid.0);
         } else {
@@ -309,10 +320,14 @@ impl Proxy {
     pub(super) fn upstream_tick(&mut self, now: Instant) {
         let ids: Vec<UpstreamId> = self.splitter.iter().map(|(id, _)| id).collect();
         for uid in ids {
-            let keepalive = self.pool_of(uid).is_some_and(|(_, _, p)| p.keepalive);
+            let (keepalive, job_timeout) = self.pool_of(uid).map_or((false, 0), |(_, _, p)| (p.keepalive, p.job_timeout_secs));
             let Some(u) = self.splitter.get_mut(uid) else { continue };
-            match u.link.session.tick(now, keepalive) {
+            // Stratum v1 has no keepalive request: a quiet v1 pool is caught by its submits
+            // and its job-timeout.
+            let probes = matches!(u.link.proto, PoolProto::CryptoNote { .. });
+            match u.link.session.tick(now, keepalive, probes, Duration::from_secs(job_timeout)) {
                 Due::Timeout => self.fail_link(uid, "connect/login timeout", now),
+                Due::Silent(why) => self.fail_silent(uid, &format!("the pool went silent ({why})"), now),
                 Due::Keepalive(id) => {
                     self.scratch.clear();
                     // Stratum v1 has no keepalive request: its pools push jobs often enough.
@@ -332,8 +347,8 @@ impl Proxy {
                 self.answer_share(uid, p, Err(StratumError::Pool("Pool did not answer in time".into())), now);
             }
             // A pool that leaves submits unanswered this long is gone (black-holed or
-            // half-open): move on as for a lost connection.
-            self.fail_link(uid, "pool stopped answering", now);
+            // half-open): the next pool, this one last.
+            self.fail_silent(uid, "the pool went silent (a submit unanswered for 10 s)", now);
         }
     }
 

@@ -92,6 +92,7 @@ impl Proxy {
                 self.answer_share(uid, p, result, now);
             }
             PoolMessage::Notify(job) => {
+                u.link.session.got_job(now);
                 log::debug!("upstream #{}: new job {}{}", uid.0, job.job_id, if job.clean { " (clean)" } else { "" });
                 u.mapper.add_v1_job(job);
                 if u.mapper.is_live() {
