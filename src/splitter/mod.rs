@@ -10,6 +10,7 @@
 pub mod balance;
 pub mod mapper;
 pub mod storage;
+pub mod vardiff;
 
 pub use mapper::{MAX_PENDING, Mapper, Pending, Share};
 
