@@ -1,6 +1,8 @@
 //! Per-miner variable difficulty ("vardiff") on any pool, decided without sockets or
-//! clocks. This first part is the ladder of difficulties vardiff hands out.
+//! clocks: the ladder of difficulties it hands out, and its settings.
 
+mod config;
 mod ladder;
 
+pub use config::{VardiffConfig, parse_vardiff};
 pub use ladder::{PER_DOUBLING, Step, to_cryptonote};
