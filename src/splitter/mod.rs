@@ -12,6 +12,7 @@ pub mod cryptonote;
 pub mod mapper;
 pub mod storage;
 pub mod v1;
+pub mod vardiff;
 
 pub use mapper::{MAX_PENDING, Mapper, Pending, Share, Work};
 
