@@ -102,7 +102,8 @@ fn workers_and_miners_list_both_rigs() {
     let rows = w["workers"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     let rig1 = rows.iter().find(|r| r[0] == "rig1").expect("rig1 listed");
-    assert_eq!(rig1.as_array().unwrap().len(), 14, "xmrig-proxy's 13 columns, then the pool the worker mines to");
+    assert_eq!(rig1.as_array().unwrap().len(), 15, "xmrig-proxy's 13 columns, then the pool the worker mines to and its flags");
+    assert_eq!(rig1[14], "");
     assert_eq!(rig1[13], pool.url());
     assert_eq!(
         (rig1[1].as_str(), rig1[2].as_u64(), rig1[3].as_u64(), rig1[4].as_u64(), rig1[5].as_u64()),
@@ -115,7 +116,8 @@ fn workers_and_miners_list_both_rigs() {
     assert!(rig1.as_array().unwrap()[8..13].iter().all(Value::is_number));
 
     let m = http_get(api(&proxy), "/1/miners", "").json();
-    let format = serde_json::json!(["id", "ip", "tx", "rx", "state", "diff", "user", "password", "rig_id", "agent", "pool", "group"]);
+    let format =
+        serde_json::json!(["id", "ip", "tx", "rx", "state", "diff", "user", "password", "rig_id", "agent", "pool", "group", "alone"]);
     assert_eq!(m["format"], format);
     let rows = m["miners"].as_array().unwrap();
     assert_eq!(rows.len(), 2);

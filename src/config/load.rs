@@ -2,8 +2,8 @@
 //! so that every error names the field path (`pools[1].url`) and the reason.
 
 use super::{
-    AccountsConfig, Bind, BindKind, BindProtocol, Config, ConfigError, HttpConfig, JumpBind, Mode, PoolConfig, RateLimit, TlsConfig,
-    WorkersMode,
+    AccountsConfig, Bind, BindKind, BindProtocol, Config, ConfigError, HttpConfig, JumpBind, Mode, PoolConfig, QuarantineConfig, RateLimit,
+    TlsConfig, WorkersMode,
 };
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -44,6 +44,7 @@ impl Default for Config {
             verbose: false,
             print_time_secs: 60,
             accounts: AccountsConfig { enabled: false, store: "accounts.db".to_string(), expire_after_secs: 0 },
+            quarantine: QuarantineConfig { enabled: true, rejects: 5, window: 20, cooldown_secs: 600 },
             pools_algo: Default::default(),
         }
     }
@@ -152,6 +153,23 @@ pub fn parse_str(text: &str) -> R<Config> {
                 }
                 Ok(())
             })?,
+            "quarantine" => {
+                each(v, k, |k, v, p| {
+                    let q = &mut c.quarantine;
+                    match k {
+                        "enabled" => set(&mut q.enabled, opt_bool(v, p)?),
+                        "rejects" => set(&mut q.rejects, opt_u64(v, p, 32)?.map(|n| n as u8)),
+                        "window" => set(&mut q.window, opt_u64(v, p, 32)?.map(|n| n as u8)),
+                        "cooldown" => set(&mut q.cooldown_secs, opt_u64(v, p, MAX_SECS)?),
+                        _ => ignore(p),
+                    }
+                    Ok(())
+                })?;
+                let q = c.quarantine;
+                if q.rejects == 0 || q.window == 0 || q.rejects > q.window {
+                    return Err(err(k, "needs 1 <= rejects <= window <= 32"));
+                }
+            }
             "pools-algo" => each(v, k, |pool, v, p| {
                 check_host_port(pool).map_err(|r| err(p, format!("the key {r}")))?;
                 let algo = opt_nonempty(v, p)?.ok_or_else(|| err(p, "expected an algorithm name"))?;

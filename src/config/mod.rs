@@ -154,6 +154,17 @@ pub struct AccountsConfig {
     pub expire_after_secs: u64,
 }
 
+/// Rigs whose shares the pool rejects too often (`"quarantine"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuarantineConfig {
+    pub enabled: bool,
+    /// This many pool rejects among a rig's last `window` pool-answered shares...
+    pub rejects: u8,
+    pub window: u8,
+    /// ...a second time, on its own connection: it is closed and refused this long.
+    pub cooldown_secs: u64,
+}
+
 /// Per-IP connection rate limiting; 0 disables.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RateLimit {
@@ -188,6 +199,7 @@ pub struct Config {
     /// Seconds between console summary lines (`print-time`); 0 = the default, 60 s.
     pub print_time_secs: u64,
     pub accounts: AccountsConfig,
+    pub quarantine: QuarantineConfig,
     /// The algorithm of known pools, by `host:port` (`"pools-algo"`): what an account's
     /// pool mines when its registration does not say.
     pub pools_algo: std::collections::BTreeMap<String, String>,

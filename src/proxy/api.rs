@@ -260,7 +260,8 @@ impl Proxy {
                     khs(r[2]),
                     khs(r[3]),
                     khs(r[4]),
-                    (!w.pool.is_empty()).then_some(&*w.pool)
+                    (!w.pool.is_empty()).then_some(&*w.pool),
+                    worker_flags(w.flags)
                 ])
             })
             .collect();
@@ -292,12 +293,13 @@ impl Proxy {
                     id.and_then(|i| i.rig_id.as_deref()),
                     id.map(|i| &*i.agent).unwrap_or(""),
                     m.route.and_then(|r| self.pool_of(r.upstream())).map(|(_, _, p)| p.url.as_str()),
-                    self.groups.get(m.group).map(|g| &*g.name)
+                    self.groups.get(m.group).map(|g| &*g.name),
+                    m.route.and_then(|r| self.alone_reason(r.upstream())).map(alone_name)
                 ])
             })
             .collect();
         json!({
-            "format": ["id", "ip", "tx", "rx", "state", "diff", "user", "password", "rig_id", "agent", "pool", "group"],
+            "format": ["id", "ip", "tx", "rx", "state", "diff", "user", "password", "rig_id", "agent", "pool", "group", "alone"],
             "miners": rows,
         })
     }
@@ -393,6 +395,18 @@ impl Proxy {
             up_up.push((l, if u.link.session.is_active() { 1.0 } else { 0.0 }));
         }
         family("proxy_upstream_miners", "gauge", "Miners on each upstream.", &up_miners);
+        let mut alone = [0usize; 2];
+        for (_, u) in self.splitter.iter() {
+            match u.alone {
+                Some(crate::splitter::Alone::NoNiceHash) => alone[0] += u.mapper.active(),
+                Some(crate::splitter::Alone::Quarantine) => alone[1] += u.mapper.active(),
+                None => {}
+            }
+        }
+        let alone: Vec<(String, f64)> =
+            ["no-nicehash", "quarantine"].iter().zip(alone).map(|(r, n)| (labels(&[("reason", r)]), n as f64)).collect();
+        family("proxy_rigs_alone", "gauge", "Rigs on a pool connection of their own, by reason.", &alone);
+        family("proxy_rigs_refused_total", "counter", "Rigs closed and refused by quarantine.", &one(self.rigs_refused as f64));
         family("proxy_upstream_up", "gauge", "1 when the upstream is logged in to its pool.", &up_up);
 
         let jumps = self.jump_stats();
@@ -463,6 +477,27 @@ impl Proxy {
         }
         algos
     }
+}
+
+/// Why a rig mines on a connection of its own, as the API says it.
+fn alone_name(why: crate::splitter::Alone) -> &'static str {
+    match why {
+        crate::splitter::Alone::NoNiceHash => "no-nicehash",
+        crate::splitter::Alone::Quarantine => "quarantine",
+    }
+}
+
+/// A worker's flags as words ("" when none).
+fn worker_flags(flags: u8) -> String {
+    use crate::stats::workers::{FLAG_NO_NICEHASH, FLAG_QUARANTINED};
+    let mut words = Vec::new();
+    if flags & FLAG_NO_NICEHASH != 0 {
+        words.push("no-nicehash");
+    }
+    if flags & FLAG_QUARANTINED != 0 {
+        words.push("quarantined");
+    }
+    words.join(",")
 }
 
 fn error(status: u16) -> Reply {

@@ -32,7 +32,6 @@ pub(super) struct Listener {
 /// What an accepted connection on a port becomes.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Serve {
-    port: u16,
     tls: bool,
     /// Index of the transparent port, or `None` for stratum.
     jump: Option<usize>,
@@ -86,7 +85,7 @@ pub(super) fn open(cfg: &Config, groups: &Groups, poll: &Poll) -> io::Result<(Ve
         };
         let extra = format!("{}{}", if bind.tls { ", TLS" } else { "" }, if bind.proxy_protocol { ", PROXY protocol" } else { "" });
         log::info!("listening on {addr} ({what}{extra})");
-        let how = Serve { port: addr.port(), tls: bind.tls, jump, group, protocol: bind.protocol };
+        let how = Serve { tls: bind.tls, jump, group, protocol: bind.protocol };
         listeners.push(Listener { socket, addr, how, proxy_protocol: bind.proxy_protocol });
     }
     Ok((listeners, server_tls, jumps))
@@ -141,7 +140,7 @@ impl Proxy {
         }
         let _ = stream.set_nodelay(true);
         self.next_seq += 1;
-        let miner = entry.insert(Miner::new(self.next_seq, stream, peer, how.port, how.group, how.protocol, clock, now));
+        let miner = entry.insert(Miner::new(self.next_seq, stream, peer, how.group, how.protocol, clock, now));
         self.stats.on_connect();
         log::debug!("miner {peer} connected (#{})", self.next_seq);
         let id = MinerId(key);

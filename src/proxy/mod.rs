@@ -9,6 +9,7 @@
 mod access;
 mod accounting;
 mod accounts;
+mod alone;
 mod api;
 mod custom_diff;
 mod http;
@@ -124,6 +125,10 @@ pub struct Proxy {
     accounts: Option<accounts::AccountBook>,
     /// Rigs that dropped recently, for session restore.
     parked: restore::ParkedRigs,
+    /// Rigs remembered between connections: no NiceHash support, quarantine cool-downs.
+    rig_notes: alone::RigNotes,
+    /// Rigs closed and refused by quarantine since start.
+    rigs_refused: u64,
     /// v1 miners asked to reconnect, by the session id they will bring back: their group.
     v1_resume: std::collections::HashMap<String, GroupId>,
     /// The next v1 prefix for a miner whose pool is not known at subscribe.
@@ -198,6 +203,8 @@ impl Proxy {
             accounts: None,
             parked: Default::default(),
             v1_resume: Default::default(),
+            rig_notes: Default::default(),
+            rigs_refused: 0,
             next_prefix: 0,
             stats: Stats::new(0),
             workers,
@@ -403,6 +410,7 @@ impl Proxy {
         self.rebalance_tick(now);
         self.accounts_tick(now);
         self.parked_tick(now);
+        self.rig_notes_tick(now);
         self.collect_idle_upstreams(now);
         if now >= self.next_print {
             self.next_print = now + self.print_every();

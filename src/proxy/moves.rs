@@ -17,8 +17,8 @@
 use super::miner::{MinerState, Moving, deliver_job};
 use super::{Proxy, Route};
 use crate::pool::Health;
-use crate::splitter::Assigned;
 use crate::splitter::balance::{self, Member};
+use crate::splitter::{Alone, Assigned};
 use crate::stratum::StratumError;
 use crate::{GroupId, MinerId, UpstreamId};
 use std::collections::HashSet;
@@ -32,20 +32,32 @@ pub const PLAN_DEADLINE: Duration = Duration::from_secs(30);
 pub const REBALANCE_EVERY: u32 = 10;
 
 impl Proxy {
+    /// Puts a miner on an upstream of `group`, or on one of its own (`alone`).
+    pub(super) fn place_for(&mut self, group: GroupId, id: MinerId, alone: Option<Alone>, now: Instant) -> Result<Assigned, StratumError> {
+        let Some(why) = alone else { return self.place(group, id, now) };
+        let lane = self.choose_lane(group)?;
+        let seat = self.seat(id, group);
+        self.splitter.place_alone(group, lane, id, seat, why, now)
+    }
+
+    /// The lane of `group` a new miner goes to: the balance's choice in a weighted group.
+    fn choose_lane(&mut self, group: GroupId) -> Result<usize, StratumError> {
+        let g = self.groups.get_mut(group).filter(|g| !g.pools.is_empty()).ok_or(StratumError::PoolUnavailable)?;
+        if !g.is_weighted() {
+            return Ok(0);
+        }
+        let usable = g.usable();
+        g.loads.resize(g.lanes.len(), 0.0);
+        let lane = balance::choose(&g.weights(), &usable, &g.loads).unwrap_or(0);
+        // Counted until the next rebalance measures again.
+        g.loads[lane] += g.unit_load;
+        Ok(lane)
+    }
+
     /// Puts a miner on an upstream of `group`: the lane the balance chooses (the only lane
     /// of an unweighted group).
     pub(super) fn place(&mut self, group: GroupId, id: MinerId, now: Instant) -> Result<Assigned, StratumError> {
-        let g = self.groups.get_mut(group).filter(|g| !g.pools.is_empty()).ok_or(StratumError::PoolUnavailable)?;
-        let lane = if g.is_weighted() {
-            let usable = g.usable();
-            g.loads.resize(g.lanes.len(), 0.0);
-            let lane = balance::choose(&g.weights(), &usable, &g.loads).unwrap_or(0);
-            // Counted until the next rebalance measures again.
-            g.loads[lane] += g.unit_load;
-            lane
-        } else {
-            0
-        };
+        let lane = self.choose_lane(group)?;
         let seat = self.seat(id, group);
         self.splitter.place(group, lane, id, seat, now)
     }

@@ -45,6 +45,17 @@ pub struct Upstream<L> {
     pub link: L,
     /// Kept, even without miners, until then: a rig that dropped may come back to it.
     pub held_until: Option<Instant>,
+    /// A pool connection of one rig's own (see `Alone`); no other miner is put here.
+    pub alone: Option<Alone>,
+}
+
+/// Why a rig mines on a pool connection of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alone {
+    /// Its shares ignore the NiceHash fixed byte: it gets the whole nonce.
+    NoNiceHash,
+    /// The pool rejects too many of its shares: a ban falls on it alone.
+    Quarantine,
 }
 
 /// What kind of mapper a group's upstreams have, and where in it a miner sits.
@@ -131,7 +142,7 @@ impl<L: NewLink> Splitter<L> {
     /// Puts a miner on an upstream of `lane` of `group` (in the seat it needs), creating
     /// one when all are full.
     pub fn place(&mut self, group: GroupId, lane: usize, miner: MinerId, seat: Seat, now: Instant) -> Result<Assigned, StratumError> {
-        let ours = |u: &Upstream<L>| u.group == group && u.lane == lane;
+        let ours = |u: &Upstream<L>| u.group == group && u.lane == lane && u.alone.is_none();
         let found = match self.mode {
             // First upstream of the lane with a free slot, in creation order.
             Mode::NiceHash => {
@@ -157,7 +168,28 @@ impl<L: NewLink> Splitter<L> {
         }
         let mut mapper = seat.mapper(self.mode == Mode::NiceHash, self.algo_ext, now);
         let slot = seat.take(&mut mapper, miner).ok_or(StratumError::ProxyFull)?;
-        let id = self.upstreams.insert(Upstream { group, lane, mapper, link: L::new(now), held_until: None });
+        let id = self.upstreams.insert(Upstream { group, lane, mapper, link: L::new(now), held_until: None, alone: None });
+        Ok(Assigned { upstream: UpstreamId(id), slot, created: true })
+    }
+
+    /// Opens a pool connection of `miner`'s own in `lane` of `group` (see `Alone`): a
+    /// single slot without a fixed byte for a CryptoNote rig, its own prefix for a v1 rig.
+    /// Refused like any new upstream when `max-upstreams` is reached.
+    pub fn place_alone(
+        &mut self,
+        group: GroupId,
+        lane: usize,
+        miner: MinerId,
+        seat: Seat,
+        why: Alone,
+        now: Instant,
+    ) -> Result<Assigned, StratumError> {
+        if self.max_upstreams > 0 && self.upstreams.len() >= self.max_upstreams {
+            return Err(StratumError::ProxyFull);
+        }
+        let mut mapper = seat.mapper(false, self.algo_ext, now);
+        let slot = seat.take(&mut mapper, miner).ok_or(StratumError::ProxyFull)?;
+        let id = self.upstreams.insert(Upstream { group, lane, mapper, link: L::new(now), held_until: None, alone: Some(why) });
         Ok(Assigned { upstream: UpstreamId(id), slot, created: true })
     }
 }
@@ -193,7 +225,8 @@ impl<L> Splitter<L> {
         // Submits still in flight keep the upstream until they are answered (collect_idle
         // removes it then), so their outcome is counted.
         let unused = u.mapper.active() == 0 && u.mapper.pending_count() == 0 && u.held_until.is_none();
-        if self.mode == Mode::Simple && self.reuse_timeout.is_zero() && unused {
+        // A rig's own connection goes with it; in simple mode without reuse every one does.
+        if (u.alone.is_some() || (self.mode == Mode::Simple && self.reuse_timeout.is_zero())) && unused {
             return Some((upstream, self.upstreams.remove(upstream.0).link));
         }
         None
@@ -407,6 +440,21 @@ mod tests {
         s.get_mut(a.upstream).unwrap().held_until = Some(t + Duration::from_secs(60));
         s.logout(a.upstream, back.slot, MinerId(1), t);
         assert_eq!(s.collect_idle(t + Duration::from_secs(60), |_, _| false), vec![(a.upstream, ())], "collected once the hold is over");
+    }
+
+    #[test]
+    fn a_rig_alone_gets_an_upstream_no_one_else_joins() {
+        let mut s: Splitter = Splitter::new(Mode::NiceHash, 0, Duration::ZERO, true);
+        let t = Instant::now();
+        let a = s.place_alone(G0, 0, MinerId(0), Seat::CRYPTONOTE, Alone::NoNiceHash, t).unwrap();
+        assert!(a.created);
+        assert_eq!(s.get(a.upstream).unwrap().mapper.counts(), (0, 0, 1), "one slot, no fixed byte");
+        let b = s.place(G0, 0, MinerId(1), Seat::CRYPTONOTE, t).unwrap();
+        assert_ne!(b.upstream, a.upstream, "nobody joins a rig's own connection");
+        assert_eq!(s.logout(a.upstream, a.slot, MinerId(0), t), Some((a.upstream, ())), "it closes when the rig leaves");
+        let mut capped: Splitter = Splitter::new(Mode::NiceHash, 1, Duration::ZERO, true);
+        capped.place(G0, 0, MinerId(0), Seat::CRYPTONOTE, t).unwrap();
+        assert_eq!(capped.place_alone(G0, 0, MinerId(1), Seat::CRYPTONOTE, Alone::Quarantine, t), Err(StratumError::ProxyFull));
     }
 
     #[test]

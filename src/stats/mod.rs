@@ -5,11 +5,13 @@
 
 pub mod history;
 pub mod meter;
+pub mod verdicts;
 pub mod window;
 pub mod workers;
 
 pub use history::History;
 pub use meter::RateMeter;
+pub use verdicts::Verdicts;
 pub use window::HashWindows;
 pub use workers::{Worker, Workers};
 

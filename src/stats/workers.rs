@@ -34,9 +34,16 @@ pub struct Worker {
     pub user: Box<str>,
     /// The pool the worker's miners mine to (the last one for a worker gone).
     pub pool: Box<str>,
+    /// What the proxy did about the rig (see `FLAG_*`).
+    pub flags: u8,
     pub windows: HashWindows<COARSE>,
     last_active: u32,
 }
+
+/// The rig ignores its NiceHash byte and mines on a pool connection of its own.
+pub const FLAG_NO_NICEHASH: u8 = 1;
+/// The pool rejected too many of its shares: it mines on a connection of its own.
+pub const FLAG_QUARANTINED: u8 = 2;
 
 /// Which fields a login offers for naming.
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +112,7 @@ impl Workers {
                     last_share_ms: 0,
                     user: Box::from(""),
                     pool: Box::from(""),
+                    flags: 0,
                     windows: HashWindows::new(now),
                     last_active: now,
                 });

@@ -21,6 +21,8 @@ pub enum StratumError {
     InvalidMethod,
     /// The login names no registered account and the port has no pools of its own.
     UnknownAccount,
+    /// The rig is in its quarantine cool-down.
+    RigRefused,
     /// The miner's algorithm list does not include the upstream's algorithm.
     UnsupportedAlgo(String),
     /// The upstream is reconnecting; the share cannot reach any pool.
@@ -48,6 +50,7 @@ impl StratumError {
             Self::Duplicate => "Duplicate share",
             Self::ProxyFull => "Proxy is full, try again later",
             Self::InvalidMethod => "Invalid method",
+            Self::RigRefused => "This rig is in quarantine: the pool rejected too many of its shares; try again later",
             Self::UnknownAccount => "Unknown account: register pool credentials at /api/v1/users and log in with the name",
             Self::UnsupportedAlgo(_) => "Unsupported algorithm",
             Self::PoolUnavailable => "Pool connection lost, share not sent",

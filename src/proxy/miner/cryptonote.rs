@@ -121,10 +121,15 @@ impl Proxy {
             return self.refuse_login(id, &req_id, StratumError::Pool("This pool speaks stratum v1: use a stratum v1 miner".into()));
         }
         self.miners[id.0].group = group;
+        let (refused, no_nicehash) = self.rig_standing(user, login.rigid.as_deref(), now);
+        if refused {
+            return self.refuse_login(id, &req_id, StratumError::RigRefused);
+        }
+        let alone = no_nicehash.then_some(crate::splitter::Alone::NoNiceHash).filter(|_| self.cfg.mode == crate::config::Mode::NiceHash);
         let (assigned, custom_diff) = match self.unpark(user, login.rigid.as_deref(), group, id, now) {
             // A rig back within the grace period keeps the difficulty it had unless it asks anew.
             Some((a, kept)) => (a, if custom_diff == self.cfg.custom_diff { kept } else { custom_diff }),
-            None => match self.place(group, id, now) {
+            None => match self.place_for(group, id, alone, now) {
                 Ok(a) => (a, custom_diff),
                 Err(e) => return self.refuse_login(id, &req_id, e),
             },
@@ -144,7 +149,12 @@ impl Proxy {
         miner.route = Some(Route::new(assigned.upstream, assigned.slot));
         let (user_ref, agent_ref) = (self.interner.get(user), self.interner.get(&login.agent));
         let miner = &mut self.miners[id.0];
-        miner.identity = Some(Box::new(Identity { user: user_ref, agent: agent_ref, rig_id: login.rigid.map(String::into_boxed_str) }));
+        miner.identity = Some(Box::new(Identity {
+            user: user_ref,
+            agent: agent_ref,
+            rig_id: login.rigid.map(String::into_boxed_str),
+            verdicts: Default::default(),
+        }));
         miner.state = MinerState::WaitReady { login_id: req_id };
         log::debug!("miner {} logged in as {user} on upstream #{} slot {}", miner.peer, assigned.upstream.0, assigned.slot);
         self.log_connect(id);
@@ -188,7 +198,11 @@ impl Proxy {
             Ok(ok) => ok,
             Err(e) => {
                 self.share_refused(Some(id), worker, diff, &e);
-                return self.reply_error(id, req_id, &e);
+                self.reply_error(id, req_id, &e);
+                if e == StratumError::IncompatibleNonce {
+                    self.no_nicehash(id, now);
+                }
+                return;
             }
         };
         if !share.forward {

@@ -56,6 +56,9 @@ pub struct Identity {
     /// Shared with every miner running the same version.
     pub agent: Arc<str>,
     pub rig_id: Option<Box<str>>,
+    /// The pool's verdicts on its last shares (for quarantine). Here rather than in the
+    /// miner record: only logged-in miners have them, and the box has room for 4 bytes.
+    pub verdicts: crate::stats::Verdicts,
 }
 
 /// A miner on its way between upstreams (see `moves.rs`). Boxed: most miners never move,
@@ -106,13 +109,13 @@ pub struct Miner {
     pub conn: Conn,
     pub state: MinerState,
     pub peer: SocketAddr,
-    pub local_port: u16,
     /// The pool group the miner mines to (its port's, or its account's).
     pub group: GroupId,
     pub route: Option<Route>,
     pub moving: Option<Box<Moving>>,
     /// The miner's hashrate, for balancing weighted groups.
     pub rate: RateMeter,
+
     /// The difficulty the miner asked for (`WALLET+N` or `custom-diff`; 0 = the pool's).
     pub custom_diff: u64,
     pub proto: Proto,
@@ -124,26 +127,17 @@ pub struct Miner {
 
 impl Miner {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        seq: u64,
-        stream: TcpStream,
-        peer: SocketAddr,
-        local_port: u16,
-        group: GroupId,
-        protocol: BindProtocol,
-        clock: u32,
-        now: Instant,
-    ) -> Miner {
+    pub fn new(seq: u64, stream: TcpStream, peer: SocketAddr, group: GroupId, protocol: BindProtocol, clock: u32, now: Instant) -> Miner {
         Miner {
             seq,
             conn: Conn::new(stream, MAX_MINER_OUT),
             state: MinerState::WaitLogin,
             peer,
-            local_port,
             group,
             route: None,
             moving: None,
             rate: RateMeter::new(clock),
+
             custom_diff: 0,
             proto: Proto::Undecided(protocol),
             identity: None,
@@ -323,10 +317,20 @@ impl Proxy {
         if !alive {
             return;
         }
+        let verdict = match &result {
+            Ok(()) => Some(false),
+            Err(StratumError::Pool(_)) => Some(true),
+            // A lost link is not the rig's fault.
+            Err(_) => None,
+        };
         match self.miners[p.miner.0].proto {
             Proto::Undecided(_) => {}
             Proto::CryptoNote(_) => self.cryptonote_answer(p.miner, p.request_id.as_str(), result),
             Proto::V1(_) => self.v1_answer(p.miner, p.request_id.as_str(), result),
+        }
+        // The pool's own judgement, once the rig has its answer.
+        if let Some(rejected) = verdict {
+            self.pool_verdict(p.miner, rejected, now);
         }
     }
 

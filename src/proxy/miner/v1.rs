@@ -237,6 +237,9 @@ impl Proxy {
         if self.groups.get(group).is_none_or(|g| g.dialect() != Dialect::StratumV1) {
             return self.v1_refuse(id, rid, &StratumError::Pool("This account's pool does not speak stratum v1".into()));
         }
+        if self.rig_standing(user, None, now).0 {
+            return self.v1_refuse(id, rid, &StratumError::RigRefused);
+        }
         let seated = self.miners[id.0].route.filter(|r| self.splitter.get(r.upstream()).is_some_and(|u| u.group == group));
         let route = match seated {
             Some(r) => r,
@@ -278,7 +281,7 @@ impl Proxy {
         miner.route = Some(route);
         miner.worker = worker;
         miner.custom_diff = custom;
-        miner.identity = Some(Box::new(Identity { user: user_ref, agent: agent_ref, rig_id: None }));
+        miner.identity = Some(Box::new(Identity { user: user_ref, agent: agent_ref, rig_id: None, verdicts: Default::default() }));
         miner.state = MinerState::Ready;
         log::debug!("v1 miner {} authorized as {user} on upstream #{} prefix {prefix:04x}", miner.peer, route.upstream().0);
         self.log_connect(id);
