@@ -45,6 +45,7 @@ impl Default for Config {
             print_time_secs: 60,
             accounts: AccountsConfig { enabled: false, store: "accounts.db".to_string(), expire_after_secs: 0 },
             quarantine: QuarantineConfig { enabled: true, rejects: 5, window: 20, cooldown_secs: 600 },
+            vardiff: Default::default(),
             pools_algo: Default::default(),
         }
     }
@@ -60,6 +61,7 @@ impl Bind {
             kind: BindKind::Stratum,
             group: crate::DEFAULT_GROUP_NAME.to_string(),
             protocol: BindProtocol::Auto,
+            vardiff: None,
         }
     }
 }
@@ -170,6 +172,7 @@ pub fn parse_str(text: &str) -> R<Config> {
                     return Err(err(k, "needs 1 <= rejects <= window <= 32"));
                 }
             }
+            "vardiff" => c.vardiff = crate::splitter::vardiff::parse_vardiff(v, k, &c.vardiff)?,
             "pools-algo" => each(v, k, |pool, v, p| {
                 check_host_port(pool).map_err(|r| err(p, format!("the key {r}")))?;
                 let algo = opt_nonempty(v, p)?.ok_or_else(|| err(p, "expected an algorithm name"))?;
@@ -195,6 +198,14 @@ pub fn parse_str(text: &str) -> R<Config> {
             "verbose" => set(&mut c.verbose, bool_or_num(v, k)?),
             "print-time" => set(&mut c.print_time_secs, opt_u64(v, k, MAX_SECS)?),
             _ => ignore(k),
+        }
+    }
+    // A bind's vardiff is read over the global one, which may come after it in the file.
+    if let Some(Value::Array(binds)) = map.get("bind") {
+        for (i, b) in binds.iter().enumerate() {
+            if let (Some(v), Some(bind)) = (b.get("vardiff").filter(|v| !v.is_null()), c.binds.get_mut(i)) {
+                bind.vardiff = Some(crate::splitter::vardiff::parse_vardiff(v, &format!("bind[{i}].vardiff"), &c.vardiff)?);
+            }
         }
     }
     Ok(c)
@@ -725,6 +736,17 @@ mod tests {
         assert_eq!(validate(&eth).unwrap_err().field, "pools[0].algo");
         assert_eq!(fail(r#"{"bind":[{"port":1,"protocol":"v2"}]}"#).field, "bind[0].protocol");
         assert_eq!(fail(r#"{"pools":[{"url":"a:1","protocol":"http"}]}"#).field, "pools[0].protocol");
+    }
+
+    #[test]
+    fn vardiff_global_and_per_bind_read_over_it() {
+        let c = parse_str(r#"{"bind":[{"port":1,"vardiff":{"target-time":10}},{"port":2}],"vardiff":{"enabled":true,"min":500}}"#).unwrap();
+        assert!(c.vardiff.enabled && c.vardiff.min == 500.0);
+        let b0 = c.vardiff_of(0);
+        assert_eq!((b0.enabled, b0.target_time, b0.min), (true, 10, 500.0), "the bind's keys over the global ones");
+        assert_eq!(c.vardiff_of(1), c.vardiff);
+        assert_eq!(fail(r#"{"bind":[{"port":1,"vardiff":{"target-time":0}}]}"#).field, "bind[0].vardiff.target-time");
+        assert_eq!(fail(r#"{"vardiff":{"min":-1}}"#).field, "vardiff.min");
     }
 
     #[test]

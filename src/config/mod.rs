@@ -85,6 +85,8 @@ pub struct Bind {
     /// The pool group miners on this port mine to (`pool-group`; stratum binds only).
     pub group: String,
     pub protocol: BindProtocol,
+    /// The port's own vardiff settings (`"vardiff"` on the bind, read over the global ones).
+    pub vardiff: Option<crate::splitter::vardiff::VardiffConfig>,
 }
 
 /// One upstream pool, in failover order.
@@ -112,6 +114,13 @@ pub struct PoolConfig {
     pub protocol: Option<crate::stratum::algo::Dialect>,
     /// A pool that sends no new job this long (seconds) is left for the next; 0 = never.
     pub job_timeout_secs: u64,
+}
+
+impl Config {
+    /// The vardiff settings of bind `i` (its own, else the global ones).
+    pub fn vardiff_of(&self, i: usize) -> crate::splitter::vardiff::VardiffConfig {
+        self.binds.get(i).and_then(|b| b.vardiff).unwrap_or(self.vardiff)
+    }
 }
 
 impl PoolConfig {
@@ -200,6 +209,8 @@ pub struct Config {
     pub print_time_secs: u64,
     pub accounts: AccountsConfig,
     pub quarantine: QuarantineConfig,
+    /// Per-miner variable difficulty, for ports that say nothing of their own.
+    pub vardiff: crate::splitter::vardiff::VardiffConfig,
     /// The algorithm of known pools, by `host:port` (`"pools-algo"`): what an account's
     /// pool mines when its registration does not say.
     pub pools_algo: std::collections::BTreeMap<String, String>,

@@ -89,6 +89,9 @@ impl Proxy {
         let rate = miner.and_then(|m| self.miners.get_mut(m.0)).map(|m| &mut m.rate);
         let mut books = Books { stats: &mut self.stats, workers: &mut self.workers, groups: &mut self.groups };
         books.accepted(Credit { worker, pool }, share, latency, rate, clock, unix_ms());
+        if let Some(id) = miner {
+            self.vardiff_share(id, uid, share.diff, now);
+        }
         // Per-share text only when someone reads it: this runs thousands of times a second.
         if !self.share_log.is_enabled() && !log::log_enabled!(log::Level::Debug) {
             return;

@@ -117,7 +117,7 @@ impl Proxy {
     /// connection's first job. False when it is there already or no connection can open.
     fn move_alone(&mut self, id: MinerId, why: Alone, now: Instant) -> bool {
         let Some(m) = self.miners.get(id.0).filter(|m| m.state != MinerState::Closing) else { return false };
-        let (Some(route), group, worker) = (m.route, m.group, m.worker) else { return false };
+        let (Some(route), group, worker) = (m.route, m.group, m.worker()) else { return false };
         if m.moving.as_ref().is_some_and(|mv| mv.to.is_some()) {
             return false;
         }

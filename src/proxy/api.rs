@@ -426,7 +426,7 @@ impl Proxy {
         // Per worker (seed metric names). Difficulty: the highest among its connected miners.
         let mut diff = std::collections::HashMap::new();
         for (_, m) in &self.miners {
-            if let Some(w) = m.worker {
+            if let Some(w) = m.worker() {
                 let d = diff.entry(w).or_insert(0f64);
                 *d = (*d).max(m.diff());
             }

@@ -39,6 +39,8 @@ pub(super) struct Serve {
     group: GroupId,
     /// The dialects the port takes.
     protocol: BindProtocol,
+    /// The bind's index (its vardiff settings).
+    bind: u8,
 }
 
 /// A connection waiting for its PROXY header.
@@ -85,7 +87,7 @@ pub(super) fn open(cfg: &Config, groups: &Groups, poll: &Poll) -> io::Result<(Ve
         };
         let extra = format!("{}{}", if bind.tls { ", TLS" } else { "" }, if bind.proxy_protocol { ", PROXY protocol" } else { "" });
         log::info!("listening on {addr} ({what}{extra})");
-        let how = Serve { tls: bind.tls, jump, group, protocol: bind.protocol };
+        let how = Serve { tls: bind.tls, jump, group, protocol: bind.protocol, bind: u8::try_from(listeners.len()).unwrap_or(u8::MAX) };
         listeners.push(Listener { socket, addr, how, proxy_protocol: bind.proxy_protocol });
     }
     Ok((listeners, server_tls, jumps))
@@ -140,7 +142,7 @@ impl Proxy {
         }
         let _ = stream.set_nodelay(true);
         self.next_seq += 1;
-        let miner = entry.insert(Miner::new(self.next_seq, stream, peer, how.group, how.protocol, clock, now));
+        let miner = entry.insert(Miner::new(self.next_seq, stream, peer, how.bind, how.group, how.protocol, clock, now));
         self.stats.on_connect();
         log::debug!("miner {peer} connected (#{})", self.next_seq);
         let id = MinerId(key);

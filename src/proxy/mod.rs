@@ -12,6 +12,7 @@ mod accounts;
 mod alone;
 mod api;
 mod custom_diff;
+mod difficulty;
 mod http;
 mod intern;
 mod jump;
@@ -119,6 +120,8 @@ pub struct Proxy {
     splitter: Splitter<Link>,
     /// Pool groups: which pools each port mines to.
     groups: Groups,
+    /// Vardiff settings by port (bind index).
+    vardiff: Vec<crate::splitter::vardiff::VardiffConfig>,
     /// Groups to rebalance at the next tick (a pool of theirs went up or down).
     rebalance_due: Vec<GroupId>,
     /// Registered accounts, when enabled.
@@ -200,6 +203,7 @@ impl Proxy {
             splitter,
             groups,
             rebalance_due: Vec::new(),
+            vardiff: Vec::new(),
             accounts: None,
             parked: Default::default(),
             v1_resume: Default::default(),
@@ -232,6 +236,7 @@ impl Proxy {
             next_print: now + print_every(cfg_print),
             started: now,
         };
+        proxy.vardiff = (0..proxy.cfg.binds.len()).map(|i| proxy.cfg.vardiff_of(i)).collect();
         proxy.open_accounts()?;
         proxy.resolve_jump_targets(now);
         Ok(proxy)
@@ -403,6 +408,7 @@ impl Proxy {
         }
         self.reload_tick(now);
         self.miner_timeouts(now);
+        self.vardiff_tick(now);
         self.http_tick(now);
         self.jump_tick(now);
         self.incoming_tick(now);

@@ -14,7 +14,7 @@
 //! moves between healthy lanes wait for the miner's upstream's next job (a job boundary),
 //! or happen after `PLAN_DEADLINE` when no job comes.
 
-use super::miner::{MinerState, Moving, deliver_job};
+use super::miner::{MinerState, Moving};
 use super::{Proxy, Route};
 use crate::pool::Health;
 use crate::splitter::balance::{self, Member};
@@ -109,7 +109,7 @@ impl Proxy {
         mv.to = None;
         mv.planned = None;
         mv.from = Some((old, now + MOVE_GRACE));
-        let worker = m.worker;
+        let worker = m.worker();
         log::debug!("miner {} moved from upstream #{} to #{}", m.peer, old.upstream().0, to.upstream().0);
         if let Some((uid, link)) = self.splitter.logout(old.upstream(), old.slot, id, now) {
             self.close_link(uid, link);
@@ -117,12 +117,7 @@ impl Proxy {
         if let Some(w) = worker {
             self.note_worker_pool(w, to.upstream());
         }
-        let Proxy { splitter, miners, scratch, extensions, .. } = self;
-        if let (Some(mapper), Some(miner)) = (splitter.mapper_mut(to.upstream()), miners.get_mut(id.0))
-            && let Err(why) = deliver_job(mapper, miner, to.slot, scratch, extensions, now)
-        {
-            self.close_miner(id, &why);
-        }
+        self.deliver_to(id, now);
     }
 
     /// The pool a worker's miners mine to now, for `/1/workers` and the metrics.

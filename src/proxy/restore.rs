@@ -20,7 +20,8 @@ const MAX_PARKED: usize = 100_000;
 pub(super) struct Parked {
     group: GroupId,
     upstream: UpstreamId,
-    custom_diff: u64,
+    /// Its difficulty (with vardiff's measurements).
+    diff_mode: crate::splitter::vardiff::MinerDiff,
     until: Instant,
 }
 
@@ -41,13 +42,20 @@ impl Proxy {
         let until = now + RESTORE_GRACE;
         let Some(u) = self.splitter.get_mut(route.upstream()).filter(|u| u.group == miner.group) else { return };
         u.held_until = Some(until);
-        let parked = Parked { group: miner.group, upstream: route.upstream(), custom_diff: miner.custom_diff, until };
+        let parked = Parked { group: miner.group, upstream: route.upstream(), diff_mode: miner.diff_mode, until };
         self.parked.insert(key(&id.user, id.rig_id.as_deref()), parked);
     }
 
     /// A login that may be a rig coming back: its old upstream (when still there and with
     /// room) and its difficulty.
-    pub(super) fn unpark(&mut self, user: &str, rig: Option<&str>, group: GroupId, id: MinerId, now: Instant) -> Option<(Assigned, u64)> {
+    pub(super) fn unpark(
+        &mut self,
+        user: &str,
+        rig: Option<&str>,
+        group: GroupId,
+        id: MinerId,
+        now: Instant,
+    ) -> Option<(Assigned, crate::splitter::vardiff::MinerDiff)> {
         if self.parked.is_empty() {
             return None;
         }
@@ -55,7 +63,7 @@ impl Proxy {
         let seat = self.seat(id, group);
         let a = self.splitter.place_on(p.upstream, group, id, seat)?;
         log::debug!("rig {user}/{} back within the grace period: upstream #{} restored", rig.unwrap_or("-"), p.upstream.0);
-        Some((a, p.custom_diff))
+        Some((a, p.diff_mode))
     }
 
     /// Every ten seconds: forget rigs that did not come back.

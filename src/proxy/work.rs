@@ -1,7 +1,7 @@
 //! Work flowing through an upstream: a pool job goes down to every miner on it (encoded
 //! once, patched per miner), and checked shares go up to the pool, gathered per loop pass.
 
-use super::miner::deliver_job;
+use super::miner::{Delivery, deliver_job};
 use super::moves::moves_at_job;
 use super::upstream::PoolProto;
 use super::{Proxy, Route};
@@ -30,7 +30,11 @@ impl Proxy {
         };
         log::debug!("upstream #{}: new job {} diff {}", uid.0, job.job_id, job.diff);
         let Some(mapper) = self.splitter.mapper_mut(uid) else { return };
+        let (old, new) = (mapper.pool_difficulty(), job.diff as f64);
         mapper.set_job(job, generation);
+        if let Some(old) = old.filter(|o| *o != new) {
+            self.pool_difficulty_changed(uid, old, new, now);
+        }
         self.broadcast(uid, now);
     }
 
@@ -38,8 +42,9 @@ impl Proxy {
     /// move get it as their first job on this upstream; miners asked to leave at this job
     /// move now (and get this job after all when they cannot).
     pub(super) fn broadcast(&mut self, uid: UpstreamId, now: Instant) {
-        let Proxy { splitter, miners, scratch, extensions, .. } = self;
+        let Proxy { splitter, miners, scratch, extensions, vardiff, .. } = self;
         let Some(mapper) = splitter.mapper_mut(uid) else { return };
+        let mut d = Delivery { scratch, extensions, vardiff, now };
         let mut failed: Vec<(MinerId, String)> = Vec::new();
         let mut moving: Vec<(MinerId, u16)> = Vec::new();
         let mut sent = 0;
@@ -60,7 +65,7 @@ impl Proxy {
                 continue;
             }
             sent += 1;
-            if let Err(why) = deliver_job(mapper, miner, slot, scratch, extensions, now) {
+            if let Err(why) = deliver_job(mapper, miner, slot, &mut d) {
                 failed.push((mid, why));
             }
         }
@@ -83,11 +88,8 @@ impl Proxy {
             self.move_miner(mid, lane, now);
         }
         // Still here (the move waits for its target, or could not be made): mine this job.
-        let Proxy { splitter, miners, scratch, extensions, .. } = self;
-        let Some(miner) = miners.get_mut(mid.0).filter(|m| m.route.is_some_and(|r| r.upstream() == uid)) else { return };
-        let Some(mapper) = splitter.mapper_mut(uid) else { return };
-        if let Err(why) = deliver_job(mapper, miner, slot, scratch, extensions, now) {
-            self.close_miner(mid, &why);
+        if self.miners.get(mid.0).is_some_and(|m| m.route == Some(Route::new(uid, slot))) {
+            self.deliver_to(mid, now);
         }
     }
 
@@ -125,9 +127,9 @@ impl Proxy {
     /// A CryptoNote share for the pool: `submit` with the pool's session id.
     pub(super) fn forward_share(&mut self, uid: UpstreamId, s: &Submit<'_>, p: Pending, now: Instant) -> Result<(), StratumError> {
         self.forward(uid, p, now, |out, id, proto, mapper| {
-            if let PoolProto::CryptoNote { session } = proto {
+            if let (PoolProto::CryptoNote { session }, crate::splitter::Work::CryptoNote(w)) = (proto, mapper.work()) {
                 let algo = mapper.job().and_then(|j| j.algo.as_deref());
-                write::pool_submit(out, id, session, &s.job_id, &s.nonce, &s.result, algo);
+                write::pool_submit(out, id, session, w.pool_job_id(&s.job_id), &s.nonce, &s.result, algo);
             }
         })
     }

@@ -12,10 +12,12 @@ use std::collections::HashSet;
 
 /// Remembered nonces per job; past this the pool is left to spot duplicates.
 const MAX_SEEN_PER_JOB: usize = 1 << 16;
-/// Job encodings cached per job (one per distinct miner difficulty). Past this, the last
-/// entry is re-encoded on demand, so miners can't grow memory or scan time by logging in
-/// with ever new `+difficulty` suffixes.
-pub(super) const MAX_LINES: usize = 32;
+/// Job encodings cached per job (one per distinct miner difficulty). Vardiff hands out
+/// ladder steps, and the miners of one upstream use about 45 of them (measured in
+/// `vardiff`'s tests); past this, the last entry is re-encoded on demand, so miners can't
+/// grow memory or scan time by logging in with ever new `+difficulty` suffixes. A share
+/// for a line that was evicted is refused as an unknown job.
+pub(super) const MAX_LINES: usize = 64;
 
 /// A job and what was done with it.
 #[derive(Debug)]
@@ -67,18 +69,19 @@ impl CnWork {
         self.storage.clear_dead();
     }
 
-    /// The difficulty a miner works at: its custom difficulty when that is below the pool's.
-    pub fn miner_diff(pool_diff: u64, custom_diff: u64) -> u64 {
-        if custom_diff > 0 && custom_diff < pool_diff { custom_diff } else { pool_diff }
+    /// The pool's difficulty of the current job.
+    pub fn pool_diff(&self) -> Option<u64> {
+        self.current.as_ref().map(|c| c.job.diff)
     }
 
-    /// The current job's line for a miner with `custom_diff`, patched with `slot` when
-    /// splitting nonces. Encoded once per distinct difficulty.
-    pub fn job_line(&mut self, custom_diff: u64, slot: u8) -> Option<&JobLine> {
+    /// The current job's line at difficulty `diff` (the pool's when `diff` is 0 or not
+    /// below it), patched with `slot` when splitting nonces. Encoded once per distinct
+    /// difficulty.
+    pub fn job_line(&mut self, diff: u64, slot: u8) -> Option<&JobLine> {
         let nicehash = self.nicehash;
         let algo_ext = self.algo_ext;
         let cur = self.current.as_mut()?;
-        let diff = Self::miner_diff(cur.job.diff, custom_diff);
+        let diff = if diff > 0 && diff < cur.job.diff { diff } else { cur.job.diff };
         let idx = match cur.lines.iter().position(|l| l.diff == diff) {
             Some(i) => i,
             None => {
@@ -98,34 +101,66 @@ impl CnWork {
         Some(line)
     }
 
-    /// Checks a submit from the miner in `slot` (session id already checked);
-    /// `pending_full`: no room upstream for one more submit.
+    /// Splits a job id a miner sent into the pool's and the difficulty its line had.
+    fn lookup(&mut self, job_id: &str) -> Option<(&mut JobState, bool, u64)> {
+        let exact = |s: &JobState| s.job.job_id == job_id;
+        if self.current.as_ref().is_some_and(exact) {
+            return self.current.as_mut().map(|c| {
+                let d = c.job.diff;
+                (c, false, d)
+            });
+        }
+        if self.previous.as_ref().is_some_and(exact) {
+            return self.previous.as_mut().map(|p| {
+                let d = p.job.diff;
+                (p, true, d)
+            });
+        }
+        // POOLID:DIFF, for a line below the pool's difficulty that we sent.
+        let (id, diff) = job_id.rsplit_once(':')?;
+        let diff: u64 = diff.parse().ok()?;
+        let ours = |s: &JobState| s.job.job_id == id && s.lines.iter().any(|l| l.diff == diff);
+        if self.current.as_ref().is_some_and(ours) {
+            return self.current.as_mut().map(|c| (c, false, diff));
+        }
+        if self.previous.as_ref().is_some_and(ours) {
+            return self.previous.as_mut().map(|p| (p, true, diff));
+        }
+        None
+    }
+
+    /// The pool's job id for an id a miner sent (without our `:DIFF`).
+    pub fn pool_job_id<'a>(&self, job_id: &'a str) -> &'a str {
+        let known = |id: &str| [&self.current, &self.previous].iter().any(|s| s.as_ref().is_some_and(|s| s.job.job_id == id));
+        match job_id.rsplit_once(':') {
+            Some((id, _)) if !known(job_id) && known(id) => id,
+            _ => job_id,
+        }
+    }
+
+    /// Checks a submit from the miner in `slot` (session id already checked) against the
+    /// difficulty of the job line it names; `pending_full`: no room upstream for one more.
     pub(super) fn check_share(
         &mut self,
         slot: u8,
-        custom_diff: u64,
         job_id: &str,
         nonce: &str,
         result: &str,
         pending_full: bool,
     ) -> Result<Share, StratumError> {
-        let (state, expired) = match (&mut self.current, &mut self.previous) {
-            (Some(c), _) if c.job.job_id == job_id => (c, false),
-            (_, Some(p)) if p.job.job_id == job_id => (p, true),
-            _ => return Err(StratumError::InvalidJobId),
-        };
+        let nicehash = self.nicehash;
+        let (state, expired, diff) = self.lookup(job_id).ok_or(StratumError::InvalidJobId)?;
         if nonce.len() != 8 || !is_lower_hex(nonce) {
             return Err(StratumError::InvalidNonce);
         }
         let bytes = hex_bytes::<4>(nonce).ok_or(StratumError::InvalidNonce)?;
-        if self.nicehash && bytes[3] != slot {
+        if nicehash && bytes[3] != slot {
             return Err(StratumError::IncompatibleNonce);
         }
         if !is_lower_hex(result) {
             return Err(StratumError::InvalidResult);
         }
         let achieved = share_difficulty(result).ok_or(StratumError::InvalidResult)?;
-        let diff = Self::miner_diff(state.job.diff, custom_diff);
         if achieved < diff {
             return Err(StratumError::LowDifficulty);
         }

@@ -252,22 +252,30 @@ impl Mapper {
         self.pending.drain().map(|(_, p)| p).collect()
     }
 
-    /// The current job's line for a miner with `custom_diff`, patched with `slot`.
-    pub fn job_line(&mut self, custom_diff: u64, slot: u16) -> Option<&JobLine> {
+    /// The current job's line at difficulty `diff` (0: the pool's), patched with `slot`.
+    pub fn job_line(&mut self, diff: u64, slot: u16) -> Option<&JobLine> {
         match &mut self.work {
-            Work::CryptoNote(w) => w.job_line(custom_diff, slot as u8),
+            Work::CryptoNote(w) => w.job_line(diff, slot as u8),
             Work::V1(_) => None,
         }
     }
 
+    /// The pool's difficulty now, in the dialect's unit (CryptoNote: whole hashes).
+    pub fn pool_difficulty(&self) -> Option<f64> {
+        match &self.work {
+            Work::CryptoNote(w) => w.pool_diff().map(|d| d as f64),
+            Work::V1(w) => w.current().map(|_| w.pool_difficulty()),
+        }
+    }
+
     /// Checks a submit from the miner in `slot` (session id already checked).
-    pub fn check_share(&mut self, slot: u16, custom_diff: u64, job_id: &str, nonce: &str, result: &str) -> Result<Share, StratumError> {
+    pub fn check_share(&mut self, slot: u16, job_id: &str, nonce: &str, result: &str) -> Result<Share, StratumError> {
         if !self.live {
             return Err(StratumError::PoolUnavailable);
         }
         let pending_full = self.pending.len() >= MAX_PENDING;
         match &mut self.work {
-            Work::CryptoNote(w) => w.check_share(slot as u8, custom_diff, job_id, nonce, result, pending_full),
+            Work::CryptoNote(w) => w.check_share(slot as u8, job_id, nonce, result, pending_full),
             Work::V1(_) => Err(StratumError::InvalidMethod),
         }
     }
@@ -348,7 +356,7 @@ mod tests {
     #[test]
     fn good_share_is_forwarded() {
         let mut m = mapper();
-        let s = m.check_share(0, 0, "j1", "00000000", &result_for(20000)).unwrap();
+        let s = m.check_share(0, "j1", "00000000", &result_for(20000)).unwrap();
         assert!(s.forward && !s.expired);
         assert_eq!(s.diff, 10000);
     }
@@ -358,29 +366,29 @@ mod tests {
         let mut m = mapper();
         m.add(MinerId(2)).unwrap(); // slot 1
         let r = result_for(20000);
-        assert_eq!(m.check_share(1, 0, "j1", "1c140000", &r), Err(StratumError::IncompatibleNonce));
-        assert!(m.check_share(1, 0, "j1", "1c140001", &r).is_ok());
+        assert_eq!(m.check_share(1, "j1", "1c140000", &r), Err(StratumError::IncompatibleNonce));
+        assert!(m.check_share(1, "j1", "1c140001", &r).is_ok());
     }
 
     #[test]
     fn malformed_inputs_get_their_errors() {
         let mut m = mapper();
         let r = result_for(20000);
-        assert_eq!(m.check_share(0, 0, "nope", "00000000", &r), Err(StratumError::InvalidJobId));
-        assert_eq!(m.check_share(0, 0, "j1", "0000000", &r), Err(StratumError::InvalidNonce));
-        assert_eq!(m.check_share(0, 0, "j1", "DEADBE00", &r), Err(StratumError::InvalidNonce));
-        assert_eq!(m.check_share(0, 0, "j1", "00000000", "xyz"), Err(StratumError::InvalidResult));
-        assert_eq!(m.check_share(0, 0, "j1", "00000000", &result_for(9000)), Err(StratumError::LowDifficulty));
+        assert_eq!(m.check_share(0, "nope", "00000000", &r), Err(StratumError::InvalidJobId));
+        assert_eq!(m.check_share(0, "j1", "0000000", &r), Err(StratumError::InvalidNonce));
+        assert_eq!(m.check_share(0, "j1", "DEADBE00", &r), Err(StratumError::InvalidNonce));
+        assert_eq!(m.check_share(0, "j1", "00000000", "xyz"), Err(StratumError::InvalidResult));
+        assert_eq!(m.check_share(0, "j1", "00000000", &result_for(9000)), Err(StratumError::LowDifficulty));
     }
 
     #[test]
     fn duplicates_are_caught_per_job() {
         let mut m = mapper();
         let r = result_for(20000);
-        assert!(m.check_share(0, 0, "j1", "01000000", &r).is_ok());
-        assert_eq!(m.check_share(0, 0, "j1", "01000000", &r), Err(StratumError::Duplicate));
+        assert!(m.check_share(0, "j1", "01000000", &r).is_ok());
+        assert_eq!(m.check_share(0, "j1", "01000000", &r), Err(StratumError::Duplicate));
         m.set_job(job("j2"), 1);
-        assert!(m.check_share(0, 0, "j2", "01000000", &r).is_ok());
+        assert!(m.check_share(0, "j2", "01000000", &r).is_ok());
     }
 
     #[test]
@@ -388,28 +396,54 @@ mod tests {
         let mut m = mapper();
         m.set_job(job("j2"), 1);
         let r = result_for(20000);
-        assert!(m.check_share(0, 0, "j1", "02000000", &r).unwrap().expired);
+        assert!(m.check_share(0, "j1", "02000000", &r).unwrap().expired);
         m.set_job(job("j3"), 1);
-        assert_eq!(m.check_share(0, 0, "j1", "03000000", &r), Err(StratumError::InvalidJobId));
+        assert_eq!(m.check_share(0, "j1", "03000000", &r), Err(StratumError::InvalidJobId));
     }
 
     #[test]
     fn a_new_pool_session_forgets_the_old_jobs() {
         let mut m = mapper();
         m.set_job(job("j2"), 2);
-        assert_eq!(m.check_share(0, 0, "j1", "02000000", &result_for(20000)), Err(StratumError::InvalidJobId));
+        assert_eq!(m.check_share(0, "j1", "02000000", &result_for(20000)), Err(StratumError::InvalidJobId));
     }
 
     #[test]
-    fn custom_diff_below_pool_is_answered_locally() {
+    fn a_line_below_the_pools_difficulty_has_its_own_job_id_and_is_judged_by_it() {
         let mut m = mapper();
-        let s = m.check_share(0, 1000, "j1", "00000000", &result_for(2000)).unwrap();
-        assert!(!s.forward);
+        let line = m.job_line(1000, 0).unwrap().line.clone();
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["params"]["job_id"], "j1:1000", "a job id of its own");
+        let s = m.check_share(0, "j1:1000", "00000000", &result_for(2000)).unwrap();
+        assert!(!s.forward, "below the pool's target: answered here");
         assert_eq!(s.diff, 1000);
-        assert_eq!(m.check_share(0, 1000, "j1", "01000000", &result_for(500)), Err(StratumError::LowDifficulty));
-        assert!(m.check_share(0, 1000, "j1", "02000000", &result_for(10001)).unwrap().forward);
-        // A custom difficulty above the pool's is ignored: the pool's target rules.
-        assert_eq!(super::super::cryptonote::CnWork::miner_diff(10000, 50000), 10000);
+        assert_eq!(m.check_share(0, "j1:1000", "01000000", &result_for(500)), Err(StratumError::LowDifficulty));
+        assert!(m.check_share(0, "j1:1000", "02000000", &result_for(10001)).unwrap().forward);
+        assert_eq!(
+            m.check_share(0, "j1:999", "03000000", &result_for(5000)),
+            Err(StratumError::InvalidJobId),
+            "no line at that difficulty"
+        );
+        assert_eq!(
+            m.check_share(0, "j1", "04000000", &result_for(5000)),
+            Err(StratumError::LowDifficulty),
+            "the plain id is the pool's difficulty"
+        );
+        let Work::CryptoNote(w) = m.work() else { unreachable!() };
+        assert_eq!((w.pool_job_id("j1:1000"), w.pool_job_id("j1"), w.pool_job_id("x:1")), ("j1", "j1", "x:1"));
+        // At or above the pool's difficulty: the pool's line and id.
+        let line = m.job_line(50_000, 0).unwrap().line.clone();
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!((v["params"]["job_id"].as_str(), v["params"]["target"].as_str()), (Some("j1"), Some("b88d0600")));
+    }
+
+    #[test]
+    fn a_share_in_flight_is_judged_by_its_jobs_difficulty_after_a_change() {
+        let mut m = mapper();
+        m.job_line(2000, 0);
+        m.job_line(4000, 0); // the miner's difficulty went up: a new line and id
+        assert!(m.check_share(0, "j1:2000", "00000000", &result_for(2500)).is_ok(), "mined for 2000, judged at 2000");
+        assert_eq!(m.check_share(0, "j1:4000", "01000000", &result_for(2500)), Err(StratumError::LowDifficulty));
     }
 
     #[test]
@@ -434,17 +468,17 @@ mod tests {
         let line = m.job_line(0, 0).unwrap().line.clone();
         let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
         assert_eq!(v["params"]["blob"].as_str().unwrap(), "0".repeat(152));
-        assert!(m.check_share(0, 0, "j1", "000000ff", &result_for(20000)).is_ok());
+        assert!(m.check_share(0, "j1", "000000ff", &result_for(20000)).is_ok());
     }
 
     #[test]
     fn suspended_mapper_refuses_and_returns_in_flight_submits() {
         let mut m = mapper();
-        let share = m.check_share(0, 0, "j1", "00000000", &result_for(20000)).unwrap();
+        let share = m.check_share(0, "j1", "00000000", &result_for(20000)).unwrap();
         m.add_pending(5, Pending { miner: MinerId(1), miner_seq: 1, worker: None, request_id: "2".into(), share, sent: Instant::now() });
         let failed = m.suspend();
         assert_eq!(failed.len(), 1);
-        assert_eq!(m.check_share(0, 0, "j1", "01000000", &result_for(20000)), Err(StratumError::PoolUnavailable));
+        assert_eq!(m.check_share(0, "j1", "01000000", &result_for(20000)), Err(StratumError::PoolUnavailable));
         assert!(!m.is_live());
     }
 
@@ -452,7 +486,7 @@ mod tests {
     fn unanswered_submits_expire() {
         let mut m = mapper();
         let t0 = Instant::now();
-        let share = m.check_share(0, 0, "j1", "00000000", &result_for(20000)).unwrap();
+        let share = m.check_share(0, "j1", "00000000", &result_for(20000)).unwrap();
         m.add_pending(5, Pending { miner: MinerId(1), miner_seq: 1, worker: None, request_id: "2".into(), share, sent: t0 });
         assert!(m.expire_pending(t0).is_empty());
         assert_eq!(m.expire_pending(t0 + Duration::from_secs(1)).len(), 1);
@@ -497,9 +531,9 @@ mod tests {
             };
             m.add_pending(id, p);
         }
-        assert_eq!(m.check_share(0, 0, "j", nonce, &result_for(20_000)), Err(StratumError::PoolUnavailable), "no room upstream");
+        assert_eq!(m.check_share(0, "j", nonce, &result_for(20_000)), Err(StratumError::PoolUnavailable), "no room upstream");
         m.take_pending(0);
-        assert!(m.check_share(0, 0, "j", nonce, &result_for(20_000)).is_ok(), "not remembered as a duplicate");
-        assert_eq!(m.check_share(0, 0, "j", nonce, &result_for(20_000)), Err(StratumError::Duplicate));
+        assert!(m.check_share(0, "j", nonce, &result_for(20_000)).is_ok(), "not remembered as a duplicate");
+        assert_eq!(m.check_share(0, "j", nonce, &result_for(20_000)), Err(StratumError::Duplicate));
     }
 }

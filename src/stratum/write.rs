@@ -40,7 +40,10 @@ pub struct JobLine {
 const JOB_PREFIX: &[u8] = br#"{"jsonrpc":"2.0","method":"job","params":"#;
 
 impl JobLine {
-    /// Encodes `job` for miners whose target is `target` (difficulty `diff`).
+    /// Encodes `job` for miners whose target is `target` (difficulty `diff`). A line below
+    /// the pool's difficulty carries the job id `POOLID:DIFF`: a share comes back with the
+    /// difficulty it was mined for, and a miner whose difficulty changes gets a job with a
+    /// new id (older XMRig takes a job with a known id and blob for a duplicate).
     pub fn new(job: &Job, target: &str, diff: u64, algo_ext: bool) -> JobLine {
         let mut line = Vec::with_capacity(JOB_PREFIX.len() + job.blob.len() + 128);
         line.extend_from_slice(JOB_PREFIX);
@@ -49,7 +52,11 @@ impl JobLine {
         let fixed_at = line.len() + FIXED_BYTE_HEX;
         line.extend_from_slice(job.blob.as_bytes());
         line.extend_from_slice(br#"","job_id":"#);
-        json_str(&mut line, &job.job_id);
+        if diff < job.diff {
+            json_str(&mut line, &format!("{}:{diff}", job.job_id));
+        } else {
+            json_str(&mut line, &job.job_id);
+        }
         let _ = write!(line, r#","target":"{target}""#);
         if let (true, Some(algo)) = (algo_ext, &job.algo) {
             line.extend_from_slice(br#","algo":"#);

@@ -20,6 +20,7 @@ pub fn stratum_bind(tls: bool, proxy_protocol: bool) -> Bind {
         kind: BindKind::Stratum,
         group: "default".into(),
         protocol: stratum_proxy::config::BindProtocol::Auto,
+        vardiff: None,
     }
 }
 
@@ -37,6 +38,7 @@ pub fn jump_bind_to(target: &str, target_tls: bool, tls: bool, idle_secs: u64) -
         kind,
         group: "default".into(),
         protocol: stratum_proxy::config::BindProtocol::Auto,
+        vardiff: None,
     }
 }
 

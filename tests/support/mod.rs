@@ -405,6 +405,7 @@ pub fn config(mode: Mode, pools: &[String]) -> Config {
             kind: BindKind::Stratum,
             group: "default".into(),
             protocol: stratum_proxy::config::BindProtocol::Auto,
+            vardiff: None,
         }],
         pools: pools.iter().map(|url| pool(url)).collect(),
         retries: 1,

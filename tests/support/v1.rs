@@ -249,6 +249,14 @@ impl V1Miner {
         self.seen.push(v);
     }
 
+    /// `next`, waiting up to `d` for each line.
+    pub fn next_within(&mut self, method: &str, d: Duration) -> Option<Value> {
+        self.stream.set_read_timeout(Some(d)).unwrap();
+        let v = self.next(method);
+        self.stream.set_read_timeout(Some(WAIT)).unwrap();
+        v
+    }
+
     /// Waits for the next notification of `method` (or `None` on timeout/close).
     pub fn next(&mut self, method: &str) -> Option<Value> {
         loop {

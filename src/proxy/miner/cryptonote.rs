@@ -2,8 +2,9 @@
 //! `submit` of a nonce and result, `keepalived`, and jobs as blobs with a target; the
 //! login reply carries the first job.
 
-use super::{Identity, Miner, MinerState, Proto, constant_time_eq};
+use super::{Delivery, Identity, Miner, MinerState, Proto, constant_time_eq};
 use crate::proxy::{Proxy, Route, custom_diff};
+use crate::splitter::vardiff::VardiffConfig;
 use crate::splitter::{Mapper, Pending};
 use crate::stats::workers::LoginFields;
 use crate::stratum::algo::AlgoSet;
@@ -43,10 +44,10 @@ pub(super) fn deliver_job(
     mapper: &mut Mapper,
     miner: &mut Miner,
     slot: u16,
-    scratch: &mut Vec<u8>,
-    extensions: &[&str],
-    now: Instant,
+    vd: &VardiffConfig,
+    d: &mut Delivery<'_>,
 ) -> Result<(), String> {
+    let (scratch, extensions, now) = (&mut *d.scratch, d.extensions, d.now);
     if matches!(miner.state, MinerState::WaitLogin | MinerState::Closing) {
         return Ok(());
     }
@@ -61,7 +62,9 @@ pub(super) fn deliver_job(
         }
         return Err(format!("cannot mine the pool's algorithm {algo}"));
     }
-    let Some(line) = mapper.job_line(miner.custom_diff, slot) else { return Ok(()) };
+    let Some(pool_diff) = mapper.pool_difficulty() else { return Ok(()) };
+    let diff = miner.diff_mode.difficulty_cryptonote(vd, pool_diff as u64);
+    let Some(line) = mapper.job_line(diff, slot) else { return Ok(()) };
     cn.diff = line.diff;
     let session = cn.session_hex();
     let sent = match std::mem::replace(&mut miner.state, MinerState::Ready) {
@@ -126,13 +129,19 @@ impl Proxy {
             return self.refuse_login(id, &req_id, StratumError::RigRefused);
         }
         let alone = no_nicehash.then_some(crate::splitter::Alone::NoNiceHash).filter(|_| self.cfg.mode == crate::config::Mode::NiceHash);
-        let (assigned, custom_diff) = match self.unpark(user, login.rigid.as_deref(), group, id, now) {
-            // A rig back within the grace period keeps the difficulty it had unless it asks anew.
-            Some((a, kept)) => (a, if custom_diff == self.cfg.custom_diff { kept } else { custom_diff }),
+        let (assigned, kept) = match self.unpark(user, login.rigid.as_deref(), group, id, now) {
+            Some((a, kept)) => (a, Some(kept)),
             None => match self.place_for(group, id, alone, now) {
-                Ok(a) => (a, custom_diff),
+                Ok(a) => (a, None),
                 Err(e) => return self.refuse_login(id, &req_id, e),
             },
+        };
+        // A rig back within the grace period keeps the difficulty it had unless it asks
+        // for one anew.
+        let asked = custom_diff != self.cfg.custom_diff;
+        let diff_mode = match kept {
+            Some(kept) if !asked => kept,
+            _ => self.login_difficulty(id, custom_diff as f64, assigned.upstream, now),
         };
         let session = self.rng.next();
         let clock = self.clock(now);
@@ -143,9 +152,9 @@ impl Proxy {
             self.note_worker_pool(w, assigned.upstream);
         }
         let miner = &mut self.miners[id.0];
-        miner.worker = worker;
+        miner.set_worker(worker);
         miner.proto = Proto::CryptoNote(CnMiner { session, diff: 0, algos });
-        miner.custom_diff = custom_diff;
+        miner.diff_mode = diff_mode;
         miner.route = Some(Route::new(assigned.upstream, assigned.slot));
         let (user_ref, agent_ref) = (self.interner.get(user), self.interner.get(&login.agent));
         let miner = &mut self.miners[id.0];
@@ -161,12 +170,7 @@ impl Proxy {
         if assigned.created {
             self.connect_link(assigned.upstream, now);
         }
-        let Proxy { splitter, miners, scratch, extensions, .. } = self;
-        if let Some(mapper) = splitter.mapper_mut(assigned.upstream).filter(|m| m.is_live())
-            && let Err(why) = deliver_job(mapper, &mut miners[id.0], assigned.slot, scratch, extensions, now)
-        {
-            self.close_miner(id, &why);
-        }
+        self.deliver_to(id, now);
     }
 
     fn refuse_login(&mut self, id: MinerId, req_id: &str, err: StratumError) {
@@ -188,11 +192,11 @@ impl Proxy {
         if s.job_id.is_empty() {
             return self.reply_error(id, req_id, &StratumError::MissingJobId);
         }
-        let (custom_diff, seq, worker, diff) = (miner.custom_diff, miner.seq, miner.worker, cn.diff);
+        let (seq, worker, diff) = (miner.seq, miner.worker(), cn.diff);
         let previous = miner.moved_from(now);
-        let mut checked = self.check_share(route, custom_diff, &s);
+        let mut checked = self.check_share(route, &s);
         if let (Err(StratumError::InvalidJobId), Some(old)) = (&checked, previous) {
-            checked = self.check_share(old, custom_diff, &s);
+            checked = self.check_share(old, &s);
         }
         let (uid, share) = match checked {
             Ok(ok) => ok,
@@ -219,15 +223,10 @@ impl Proxy {
     }
 
     /// The mapper's checks of a share on the upstream and slot of `route`.
-    fn check_share(
-        &mut self,
-        route: Route,
-        custom_diff: u64,
-        s: &Submit<'_>,
-    ) -> Result<(UpstreamId, crate::splitter::Share), StratumError> {
+    fn check_share(&mut self, route: Route, s: &Submit<'_>) -> Result<(UpstreamId, crate::splitter::Share), StratumError> {
         let uid = route.upstream();
         let mapper = self.splitter.mapper_mut(uid).ok_or(StratumError::PoolUnavailable)?;
-        mapper.check_share(route.slot, custom_diff, &s.job_id, &s.nonce, &s.result).map(|share| (uid, share))
+        mapper.check_share(route.slot, &s.job_id, &s.nonce, &s.result).map(|share| (uid, share))
     }
 
     fn reply_status(&mut self, id: MinerId, req_id: &str, status: &str) {

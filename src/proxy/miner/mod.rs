@@ -13,6 +13,7 @@ use super::{IDLE_TIMEOUT, LOGIN_TIMEOUT, MAX_MINER_LINE, MAX_MINER_OUT, Proxy, R
 use crate::config::BindProtocol;
 use crate::net::{Conn, ConnError, Fill};
 use crate::splitter::Seat;
+use crate::splitter::vardiff::{MinerDiff, VardiffConfig};
 use crate::splitter::{Mapper, Pending};
 use crate::stats::RateMeter;
 use crate::stratum::StratumError;
@@ -116,18 +117,33 @@ pub struct Miner {
     /// The miner's hashrate, for balancing weighted groups.
     pub rate: RateMeter,
 
-    /// The difficulty the miner asked for (`WALLET+N` or `custom-diff`; 0 = the pool's).
-    pub custom_diff: u64,
+    /// How its difficulty is decided: the pool's, fixed (`WALLET+N`, `custom-diff`), or
+    /// vardiff (see `difficulty.rs`).
+    pub diff_mode: MinerDiff,
+    /// The port it came in on (its vardiff settings).
+    pub port: u8,
     pub proto: Proto,
     pub identity: Option<Box<Identity>>,
-    /// Worker record key (see `stats::Workers`).
-    pub worker: Option<usize>,
+    /// Worker record key (see `stats::Workers`), kept in 4 bytes (keys stay below
+    /// `MAX_WORKERS`); read it with `worker()`.
+    worker_key: Option<u32>,
     pub last_seen: Instant,
 }
 
 impl Miner {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(seq: u64, stream: TcpStream, peer: SocketAddr, group: GroupId, protocol: BindProtocol, clock: u32, now: Instant) -> Miner {
+    /// A connection accepted on port `port` (its bind's index), mining to `group`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        seq: u64,
+        stream: TcpStream,
+        peer: SocketAddr,
+        port: u8,
+        group: GroupId,
+        protocol: BindProtocol,
+        clock: u32,
+        now: Instant,
+    ) -> Miner {
         Miner {
             seq,
             conn: Conn::new(stream, MAX_MINER_OUT),
@@ -137,11 +153,11 @@ impl Miner {
             route: None,
             moving: None,
             rate: RateMeter::new(clock),
-
-            custom_diff: 0,
+            diff_mode: MinerDiff::Pool,
+            port,
             proto: Proto::Undecided(protocol),
             identity: None,
-            worker: None,
+            worker_key: None,
             last_seen: now,
         }
     }
@@ -158,6 +174,16 @@ impl Miner {
             Proto::CryptoNote(cn) => cn.diff as f64,
             Proto::V1(v) => v.difficulty.current(),
         }
+    }
+
+    /// Its worker record key.
+    pub fn worker(&self) -> Option<usize> {
+        self.worker_key.map(|w| w as usize)
+    }
+
+    /// Ties the miner to worker record `key`.
+    pub fn set_worker(&mut self, key: Option<usize>) {
+        self.worker_key = key.and_then(|k| u32::try_from(k).ok());
     }
 
     /// The miner is about to get its first job from another upstream: a v1 miner needs
@@ -182,19 +208,23 @@ impl Miner {
         self.moving.as_ref().and_then(|m| m.from).filter(|(_, until)| now < *until).map(|(r, _)| r)
     }
 }
-/// Sends a mapper's current job to one miner, in its dialect (see `cryptonote.rs`).
-pub(super) fn deliver_job(
-    mapper: &mut Mapper,
-    miner: &mut Miner,
-    slot: u16,
-    scratch: &mut Vec<u8>,
-    extensions: &[&str],
-    now: Instant,
-) -> Result<(), String> {
+/// What a job fan-out needs besides the miner and the mapper.
+pub(super) struct Delivery<'a> {
+    pub scratch: &'a mut Vec<u8>,
+    pub extensions: &'a [&'static str],
+    /// Vardiff settings by port.
+    pub vardiff: &'a [VardiffConfig],
+    pub now: Instant,
+}
+
+/// Sends a mapper's current job to one miner, in its dialect (see `cryptonote.rs`), at
+/// the miner's difficulty.
+pub(super) fn deliver_job(mapper: &mut Mapper, miner: &mut Miner, slot: u16, d: &mut Delivery<'_>) -> Result<(), String> {
+    let vd = d.vardiff.get(usize::from(miner.port)).copied().unwrap_or_default();
     match &miner.proto {
         Proto::Undecided(_) => Ok(()),
-        Proto::CryptoNote(_) => cryptonote::deliver_job(mapper, miner, slot, scratch, extensions, now),
-        Proto::V1(_) => v1::deliver_job(mapper, miner, scratch, now),
+        Proto::CryptoNote(_) => cryptonote::deliver_job(mapper, miner, slot, &vd, d),
+        Proto::V1(_) => v1::deliver_job(mapper, miner, &vd, d),
     }
 }
 
@@ -364,7 +394,7 @@ impl Proxy {
             let _ = miner.conn.flush();
             let _ = self.poll.registry().deregister(miner.conn.stream());
             self.stats.on_close();
-            if let Some(w) = miner.worker {
+            if let Some(w) = miner.worker() {
                 let clock = self.clock(now);
                 self.workers.detach(w, clock);
             }

@@ -8,9 +8,10 @@
 //! counter otherwise (the account it mines for is only known at authorize). At authorize
 //! it takes its seat, with that prefix, on an upstream of its account or port group.
 
-use super::{Identity, Miner, MinerState, Proto, constant_time_eq};
+use super::{Delivery, Identity, Miner, MinerState, Proto, constant_time_eq};
 use crate::proxy::{Proxy, Route, custom_diff};
 use crate::splitter::v1::V1Split;
+use crate::splitter::vardiff::VardiffConfig;
 use crate::splitter::{Mapper, Pending};
 use crate::stats::workers::LoginFields;
 use crate::stratum::StratumError;
@@ -78,19 +79,19 @@ fn v1(m: &mut Miner) -> Option<&mut V1Miner> {
 /// upstream gets, preceded by `mining.set_difficulty` and sent clean when the miner's
 /// difficulty changes or it is new to the upstream (firmware counts shares under a newer
 /// difficulty as rejects otherwise).
-pub(super) fn deliver_job(mapper: &Mapper, miner: &mut Miner, scratch: &mut Vec<u8>, now: Instant) -> Result<(), String> {
+pub(super) fn deliver_job(mapper: &Mapper, miner: &mut Miner, vd: &VardiffConfig, d: &mut Delivery<'_>) -> Result<(), String> {
     if miner.state != MinerState::Ready {
         return Ok(());
     }
-    let custom = miner.custom_diff;
+    let (scratch, now) = (&mut *d.scratch, d.now);
     let Some(w) = mapper.v1() else { return Err("its pool does not speak stratum v1".into()) };
     let Some(job) = w.current() else { return Ok(()) };
     let pool = w.pool_difficulty();
-    let Some(v) = v1(miner) else { return Ok(()) };
-    // The lowest of the pool's difficulty, the custom one and the miner's suggestion:
+    // Vardiff's (or the custom) difficulty, lowered further by the miner's suggestion:
     // shares between it and the pool's are answered here.
-    let custom = (custom > 0).then_some(custom as f64);
-    let want = [custom, v.suggested].into_iter().flatten().filter(|d| *d < pool).fold(pool, f64::min);
+    let mode = miner.diff_mode.difficulty(vd, pool);
+    let Some(v) = v1(miner) else { return Ok(()) };
+    let want = v.suggested.filter(|d| *d < mode).unwrap_or(mode);
     let sent = if !v.primed || want != v.difficulty.current() {
         scratch.clear();
         write::set_difficulty(scratch, want);
@@ -252,7 +253,10 @@ impl Proxy {
                 }
                 self.miners[id.0].group = group;
                 let placed = match self.unpark(user, None, group, id, now) {
-                    Some((a, _)) => Ok(a),
+                    Some((a, kept)) => {
+                        self.miners[id.0].diff_mode = kept;
+                        Ok(a)
+                    }
                     None => self.place(group, id, now),
                 };
                 match placed {
@@ -267,6 +271,12 @@ impl Proxy {
             }
         };
         debug_assert_eq!(route.slot, prefix);
+        let restored = self.miners[id.0].diff_mode;
+        let diff_mode = if custom > 0 || restored == crate::splitter::vardiff::MinerDiff::Pool {
+            self.login_difficulty(id, custom as f64, route.upstream(), now)
+        } else {
+            restored
+        };
         let clock = self.clock(now);
         let peer_ip = self.miners[id.0].peer.ip();
         let agent = v1(&mut self.miners[id.0]).map(|v| v.agent.clone()).unwrap_or_default();
@@ -279,19 +289,14 @@ impl Proxy {
         let miner = &mut self.miners[id.0];
         miner.group = group;
         miner.route = Some(route);
-        miner.worker = worker;
-        miner.custom_diff = custom;
+        miner.set_worker(worker);
+        miner.diff_mode = diff_mode;
         miner.identity = Some(Box::new(Identity { user: user_ref, agent: agent_ref, rig_id: None, verdicts: Default::default() }));
         miner.state = MinerState::Ready;
         log::debug!("v1 miner {} authorized as {user} on upstream #{} prefix {prefix:04x}", miner.peer, route.upstream().0);
         self.log_connect(id);
         self.v1_bool(id, rid, true);
-        let Proxy { splitter, miners, scratch, .. } = self;
-        if let Some(mapper) = splitter.mapper(route.upstream()).filter(|m| m.is_live())
-            && let Err(why) = deliver_job(mapper, &mut miners[id.0], scratch, now)
-        {
-            self.close_miner(id, &why);
-        }
+        self.deliver_to(id, now);
     }
 
     /// A share: checked here (the header rebuilt and hashed), forwarded when it reaches
@@ -302,7 +307,7 @@ impl Proxy {
             return self.v1_error(id, rid, &V1Error::Unauthorized);
         };
         let Proto::V1(v) = &miner.proto else { return };
-        let (difficulty, mask, seq, worker) = (v.difficulty, v.mask, miner.seq, miner.worker);
+        let (difficulty, mask, seq, worker) = (v.difficulty, v.mask, miner.seq, miner.worker());
         let diff_hashes = |p: &Proxy, uid: UpstreamId| {
             let divider = p.splitter.mapper(uid).and_then(|m| m.v1()).map_or(1.0, |w| w.divider());
             (difficulty.current() * divider) as u64
@@ -383,12 +388,7 @@ impl Proxy {
             let prefix = crate::stratum::v1::extranonce::Prefix::new(slot, split.prefix_len);
             write::set_extranonce(&mut self.scratch, &[], prefix.as_bytes(), split.miner_size);
             self.send_scratch(id);
-            let Proxy { splitter, miners, scratch, .. } = self;
-            if let Some(mapper) = splitter.mapper(uid).filter(|m| m.is_live())
-                && let Err(why) = deliver_job(mapper, &mut miners[id.0], scratch, now)
-            {
-                self.close_miner(id, &why);
-            }
+            self.deliver_to(id, now);
             return;
         }
         // Its old prefix no longer exists there: nothing to give back.

@@ -113,8 +113,10 @@ impl Auto {
         let (mut count, mut exposure) = self.fold(cfg, pool_diff, now);
         if count >= young {
             // Does the latest stretch contradict the memory? Then the rate changed: the
-            // memory is replaced by what was seen since.
-            let h = f64::from(hush);
+            // memory is replaced by what was seen since. Times are whole seconds, so a
+            // silence of `hush` may be as short as `hush - 1`: a look just before the
+            // shares of its own second must not take that second for a silence.
+            let h = f64::from(hush.saturating_sub(1));
             let before = exposure - TAU * (1.0 - (-h / TAU).exp()) / given;
             let window = f64::from(age) / given;
             let expected = count / exposure * window;

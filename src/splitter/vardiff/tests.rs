@@ -370,3 +370,26 @@ fn vardiff_ladder_steps_in_use_by_10000_miners() {
     assert!(all.iter().all(|&d| Step::exact_cryptonote(d).is_some()), "ladder values only");
     assert!(all.len() <= 60, "{}", all.len());
 }
+
+/// The loop ticks once a second, and a tick may come before the shares of its own second:
+/// a fast miner must still be raised (a one-second gap is no silence).
+#[test]
+fn a_tick_before_the_seconds_shares_does_not_take_it_for_a_silence() {
+    let cfg = VardiffConfig { enabled: true, target_time: 1, min: 1000.0, max: 0.0, start: 1000.0 };
+    let pool = 1_000_000.0;
+    let mut m = MinerDiff::login(&cfg, 0.0, pool, 0);
+    let mut raised = None;
+    for t in 0..40u32 {
+        if m.tick(&cfg, pool, t).is_some() && raised.is_none() {
+            raised = Some(t);
+        }
+        for _ in 0..13 {
+            let d = m.difficulty(&cfg, pool);
+            if m.on_share(&cfg, d, pool, t).is_some() && raised.is_none() {
+                raised = Some(t);
+            }
+        }
+    }
+    assert!(raised.is_some_and(|t| t <= 16), "raised at {raised:?}");
+    assert!(m.difficulty(&cfg, pool) > 5000.0, "{}", m.difficulty(&cfg, pool));
+}
