@@ -3,6 +3,7 @@
 //! record; time is seconds since start, passed in by the 1-second tick.
 
 pub mod meter;
+pub mod names;
 pub mod window;
 pub mod workers;
 
