@@ -5,10 +5,12 @@
 pub mod meter;
 pub mod names;
 pub mod window;
+pub mod worker_rates;
 pub mod workers;
 
 pub use meter::RateMeter;
 pub use window::HashWindows;
+pub use worker_rates::WorkerRates;
 pub use workers::{Worker, Workers};
 
 use ringbuf::LocalRb;
