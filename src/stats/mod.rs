@@ -1,6 +1,7 @@
 //! Counters the loop updates as shares and connections come and go, the hashrate windows
-//! (`window`), and per-worker aggregates (`workers`). Everything here has a fixed size per
-//! record; time is seconds since start, passed in by the 1-second tick.
+//! of the proxy and its groups (`window`), per-worker aggregates (`workers`) with their own
+//! lighter windows (`worker_rates`), and a miner's own rate (`meter`). Everything here has
+//! a fixed size per record; time is seconds since start, passed in by the loop.
 
 pub mod meter;
 pub mod names;

@@ -1,41 +1,69 @@
-//! Workers: aggregate records named from a login field (RFC section 13). A rig that
-//! reconnects a thousand times stays one record. A record with no connection and no share
-//! for a day is dropped, so departed rigs do not accumulate; the number of records is
-//! capped as well.
+//! Workers: aggregate records named from a login field (the rig id by default, or the user,
+//! password, agent or address). A rig that reconnects a thousand times stays one record. A
+//! record with no connection and no share for a day is dropped, so departed rigs do not
+//! accumulate; the number of records is capped as well.
+//!
+//! A record is 152 bytes plus its name (see [`Worker`]): its hashrates are a
+//! [`WorkerRates`], the login user is shared between the records that use it
+//! ([`Interned`]), and the index by name holds 4-byte keys, not a second copy of each name
+//! ([`NameIndex`]). Nothing is done per record each second: the rates move on when they
+//! are written or read, and idle records are looked for once a minute.
 
-use super::HashWindows;
-use super::window::COARSE;
+use super::names::{Interned, NameIndex};
+use super::worker_rates::WorkerRates;
 use crate::config::WorkersMode;
 use slab::Slab;
-use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 /// Records kept at most; logins beyond are served but not tracked.
 pub const MAX_WORKERS: usize = 100_000;
-/// A record with no connection is dropped this long after its last activity.
+/// A record with no connection is dropped this long after its last activity (at the next
+/// once-a-minute sweep).
 const FORGET_AFTER: u32 = 86_400;
 
-/// One worker's aggregate.
+/// One worker's aggregate: what `/1/workers` and the per-worker metrics show.
 #[derive(Debug)]
 pub struct Worker {
+    /// The name the record is found by (at most 128 characters, plus `+diff` when the
+    /// custom difficulty splits workers).
     pub name: Box<str>,
-    pub last_ip: IpAddr,
-    /// Connections open now.
-    pub connections: u32,
+    /// The pool the worker's miners mine to (the last one for a worker gone).
+    pub pool: Box<str>,
+    /// Shares accepted.
     pub accepted: u64,
-    pub rejected: u64,
-    pub invalid: u64,
     /// Shares submitted (every answer), and the difficulty they were worth.
     pub sent: u64,
+    /// Difficulty of the shares submitted.
     pub sent_diff: u64,
     /// Unix time of the last accepted share, in ms (0 = never).
     pub last_share_ms: u64,
-    /// User of the last login (the `user` label in metrics).
-    pub user: Box<str>,
-    /// The pool the worker's miners mine to (the last one for a worker gone).
-    pub pool: Box<str>,
-    pub windows: HashWindows<COARSE>,
-    last_active: u32,
+    /// Hashrate windows over accepted difficulty, and the total; the last activity.
+    pub windows: WorkerRates,
+    /// Connections open now.
+    pub connections: u32,
+    /// Shares the pool rejected or that could not reach it (stops at `u32::MAX`).
+    pub rejected: u32,
+    /// Shares the proxy refused (stops at `u32::MAX`).
+    pub invalid: u32,
+    /// User of the last login, in [`Workers`]' shared strings.
+    user: u32,
+    /// Address of the last login; IPv4 as its IPv6-mapped form.
+    ip: [u8; 16],
+}
+
+impl Worker {
+    /// Address of the last login. (An IPv4-mapped IPv6 peer reads as its IPv4 address; the
+    /// proxy's IPv6 listeners are IPv6-only, so it sees none.)
+    pub fn last_ip(&self) -> IpAddr {
+        Ipv6Addr::from(self.ip).to_canonical()
+    }
+}
+
+fn ip_bytes(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+        IpAddr::V6(a) => a.octets(),
+    }
 }
 
 /// Which fields a login offers for naming.
@@ -55,12 +83,29 @@ pub struct Workers {
     mode: WorkersMode,
     custom_diff_stats: bool,
     records: Slab<Worker>,
-    by_name: HashMap<Box<str>, usize>,
+    by_name: NameIndex,
+    users: Interned,
+    /// The minute of the last sweep for idle records.
+    swept: u32,
+}
+
+/// A user string is kept to this many characters.
+const MAX_USER_CHARS: usize = 128;
+
+fn bounded_user(user: &str) -> &str {
+    user.char_indices().nth(MAX_USER_CHARS).map_or(user, |(i, _)| &user[..i])
 }
 
 impl Workers {
     pub fn new(mode: WorkersMode, custom_diff_stats: bool) -> Workers {
-        Workers { mode, custom_diff_stats, records: Slab::new(), by_name: HashMap::new() }
+        Workers {
+            mode,
+            custom_diff_stats,
+            records: Slab::new(),
+            by_name: NameIndex::default(),
+            users: Interned::default(),
+            swept: u32::MAX,
+        }
     }
 
     pub fn mode(&self) -> WorkersMode {
@@ -85,39 +130,47 @@ impl Workers {
         Some(name)
     }
 
+    /// The record named `name`.
+    fn find(&self, name: &str) -> Option<usize> {
+        let records = &self.records;
+        self.by_name.find(name, |k| records.get(k as usize).map_or("", |w| &w.name)).map(|k| k as usize)
+    }
+
     /// A miner logged in as `name`; returns its record key.
     pub fn attach(&mut self, name: &str, user: &str, ip: IpAddr, now: u32) -> Option<usize> {
-        let key = match self.by_name.get(name) {
-            Some(&k) => k,
+        let user = bounded_user(user);
+        let key = match self.find(name) {
+            Some(k) => k,
             None => {
                 if self.records.len() >= MAX_WORKERS {
                     return None;
                 }
                 let key = self.records.insert(Worker {
                     name: name.into(),
-                    last_ip: ip,
-                    connections: 0,
+                    pool: Box::from(""),
                     accepted: 0,
-                    rejected: 0,
-                    invalid: 0,
                     sent: 0,
                     sent_diff: 0,
                     last_share_ms: 0,
-                    user: Box::from(""),
-                    pool: Box::from(""),
-                    windows: HashWindows::new(now),
-                    last_active: now,
+                    windows: WorkerRates::new(now),
+                    connections: 0,
+                    rejected: 0,
+                    invalid: 0,
+                    user: self.users.hold(user),
+                    ip: ip_bytes(ip),
                 });
-                self.by_name.insert(name.into(), key);
+                let records = &self.records;
+                self.by_name.insert(key as u32, |k| records.get(k as usize).map_or("", |w| &w.name));
                 key
             }
         };
         let w = &mut self.records[key];
         w.connections += 1;
-        w.last_ip = ip;
-        w.last_active = now;
-        if *w.user != *user {
-            w.user = user.chars().take(128).collect::<String>().into();
+        w.ip = ip_bytes(ip);
+        w.windows.touch(now);
+        if self.users.get(w.user) != user {
+            let old = std::mem::replace(&mut w.user, self.users.hold(user));
+            self.users.release(old);
         }
         Some(key)
     }
@@ -126,12 +179,17 @@ impl Workers {
     pub fn detach(&mut self, key: usize, now: u32) {
         if let Some(w) = self.records.get_mut(key) {
             w.connections = w.connections.saturating_sub(1);
-            w.last_active = now;
+            w.windows.touch(now);
         }
     }
 
     pub fn get_mut(&mut self, key: usize) -> Option<&mut Worker> {
         self.records.get_mut(key)
+    }
+
+    /// The user of `w`'s last login.
+    pub fn user(&self, w: &Worker) -> &str {
+        self.users.get(w.user)
     }
 
     /// An accepted share worth `diff`.
@@ -140,9 +198,8 @@ impl Workers {
             w.accepted += 1;
             w.sent += 1;
             w.sent_diff = w.sent_diff.saturating_add(diff);
-            w.windows.add(diff);
+            w.windows.add(diff, now);
             w.last_share_ms = unix_ms;
-            w.last_active = now;
         }
     }
 
@@ -152,25 +209,31 @@ impl Workers {
             w.sent += 1;
             w.sent_diff = w.sent_diff.saturating_add(diff);
             if invalid {
-                w.invalid += 1;
+                w.invalid = w.invalid.saturating_add(1);
             } else {
-                w.rejected += 1;
+                w.rejected = w.rejected.saturating_add(1);
             }
         }
     }
 
-    /// Once a second: hashrate samples, and forgetting records idle for a day.
+    /// Called each second; once a minute it drops the records idle for a day. Nothing
+    /// else needs the clock: hashrates move on when read or written.
     pub fn tick(&mut self, now: u32) {
-        let mut forget = Vec::new();
-        for (key, w) in self.records.iter_mut() {
-            w.windows.tick(now);
-            if w.connections == 0 && now.saturating_sub(w.last_active) >= FORGET_AFTER {
-                forget.push(key);
-            }
+        if now / 60 == self.swept {
+            return;
         }
-        for key in forget {
+        self.swept = now / 60;
+        let idle: Vec<usize> = self
+            .records
+            .iter()
+            .filter(|(_, w)| w.connections == 0 && now.saturating_sub(w.windows.last_active()) >= FORGET_AFTER)
+            .map(|(k, _)| k)
+            .collect();
+        for key in idle {
+            let records = &self.records;
+            self.by_name.remove(key as u32, |k| records.get(k as usize).map_or("", |w| &w.name));
             let w = self.records.remove(key);
-            self.by_name.remove(&w.name);
+            self.users.release(w.user);
         }
     }
 
@@ -244,9 +307,14 @@ mod tests {
         let gone = w.attach("gone", "W", ip, 0).unwrap();
         w.detach(gone, 10);
         w.attach("here", "W", ip, 0).unwrap();
-        w.tick(10 + FORGET_AFTER - 1);
+        for t in 11..10 + FORGET_AFTER {
+            w.tick(t);
+        }
         assert_eq!(w.len(), 2);
-        w.tick(10 + FORGET_AFTER);
+        // The sweep runs once a minute: the first one a day after the last activity.
+        for t in 10 + FORGET_AFTER..10 + FORGET_AFTER + 60 {
+            w.tick(t);
+        }
         assert_eq!(w.iter().map(|r| &*r.name).collect::<Vec<_>>(), ["here"]);
         // The name can come back as a fresh record.
         assert!(w.attach("gone", "W", ip, 100_000).is_some());
@@ -262,5 +330,73 @@ mod tests {
         w.on_reject(k, 10, true);
         let r = w.iter().next().unwrap();
         assert_eq!((r.rejected, r.invalid, r.sent, r.sent_diff), (1, 2, 3, 30));
+    }
+
+    #[test]
+    fn a_record_keeps_its_last_address_and_user() {
+        let mut w = Workers::new(WorkersMode::RigId, false);
+        let k = w.attach("rig1", "WALLET", "10.0.0.7".parse().unwrap(), 0).unwrap();
+        w.attach("rig2", "WALLET", "10.0.0.8".parse().unwrap(), 0).unwrap();
+        assert_eq!(w.users.len(), 1, "one copy of a shared user");
+        w.attach("rig1", "OTHER", "2001:db8::1".parse().unwrap(), 5).unwrap();
+        let r = w.iter().next().unwrap();
+        assert_eq!((r.last_ip(), w.user(r)), ("2001:db8::1".parse().unwrap(), "OTHER"));
+        assert_eq!(w.users.len(), 2);
+        w.attach("rig1", "WALLET", "10.0.0.9".parse().unwrap(), 6).unwrap();
+        let r = w.get_mut(k).unwrap();
+        assert_eq!(r.last_ip(), "10.0.0.9".parse::<IpAddr>().unwrap());
+        assert_eq!(w.users.len(), 1, "OTHER went with its last holder");
+        let long = "x".repeat(300);
+        let k = w.attach("rig3", &long, "10.0.0.9".parse().unwrap(), 7).unwrap();
+        assert_eq!(w.user(w.records.get(k).unwrap()).len(), MAX_USER_CHARS);
+    }
+
+    #[test]
+    fn a_record_is_152_bytes_plus_its_name() {
+        assert_eq!(std::mem::size_of::<Worker>(), 152);
+        let mut w = Workers::new(WorkersMode::RigId, false);
+        let ip = "10.0.0.7".parse().unwrap();
+        for i in 0..10_000 {
+            w.attach(&format!("sim-{i}"), "WALLET", ip, 0).unwrap();
+        }
+        // In the slab a record takes no more than its size (the free-list link fits in it).
+        let stride = |a: usize, b: usize| &w.records[b] as *const Worker as usize - &w.records[a] as *const Worker as usize;
+        assert_eq!(stride(0, 1), 152);
+        // The index: 4 bytes a slot, at most three quarters full.
+        assert_eq!(w.by_name.capacity(), 16_384);
+        assert_eq!(w.users.len(), 1);
+    }
+
+    #[test]
+    fn a_week_of_departing_rigs_leaves_the_same_memory() {
+        let mut w = Workers::new(WorkersMode::RigId, false);
+        let ip = "10.0.0.7".parse().unwrap();
+        let day = 86_400;
+        let mut peak = None;
+        for d in 0..7u32 {
+            // Each day 3,000 rigs come, mine for an hour and leave; 100 stay all week.
+            let keys: Vec<usize> =
+                (0..3000).map(|i| w.attach(&format!("d{d}-{i}"), &format!("user{}", i % 7), ip, d * day).unwrap()).collect();
+            for i in (0..100).filter(|_| d == 0) {
+                w.attach(&format!("stay{i}"), "W", ip, 0).unwrap();
+            }
+            for t in (d * day..(d + 1) * day).step_by(1) {
+                if t < d * day + 3600 && t % 30 == 0 {
+                    for &k in &keys {
+                        w.on_accept(k, 1000, u64::from(t) * 1000, t);
+                    }
+                }
+                if t == d * day + 3600 {
+                    keys.iter().for_each(|&k| w.detach(k, t));
+                }
+                w.tick(t);
+            }
+            let size = (w.len(), w.records.capacity(), w.by_name.capacity(), w.users.len());
+            if d >= 1 {
+                // From the second day on, yesterday's rigs are gone by the end of the day.
+                assert_eq!(size.0, 3100, "day {d}");
+                assert_eq!(*peak.get_or_insert(size), size, "day {d}");
+            }
+        }
     }
 }
