@@ -9,6 +9,9 @@ pub mod window;
 pub mod worker_rates;
 pub mod workers;
 
+#[cfg(test)]
+mod rates_match_windows;
+
 pub use meter::RateMeter;
 pub use window::HashWindows;
 pub use worker_rates::WorkerRates;
