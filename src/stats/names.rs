@@ -148,7 +148,7 @@ impl Interned {
     /// One holder of `key` let go; the string goes with its last holder.
     pub fn release(&mut self, key: u32) {
         let Some(e) = self.strings.get_mut(key as usize) else { return };
-        e.1 -= 1;
+        e.1 = e.1.saturating_sub(1);
         if e.1 == 0 {
             let strings = &self.strings;
             self.index.remove(key, |k| strings.get(k as usize).map_or("", |e| &*e.0));
