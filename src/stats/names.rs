@@ -1,4 +1,8 @@
-//! Finding a record by its name without keeping the name twice.
+//! Names of worker records: how they are kept, found, and shared.
+//!
+//! [`Name`] keeps a name of up to 15 bytes inside the record (rig ids, IPv4 addresses,
+//! Windows host names: no allocation at all), and a longer one behind a thin pointer, in the
+//! 16 bytes a `Box<str>` takes.
 //!
 //! [`NameIndex`] is an open-addressing table of record keys (`u32`, 4 bytes a slot): the
 //! names stay in the records, and the table asks the caller for a key's name when it
@@ -10,8 +14,76 @@
 //! [`Interned`] keeps strings that many records share (the login user of a farm's rigs) once,
 //! counted, behind a `u32`.
 
+use serde::{Serialize, Serializer};
 use slab::Slab;
+use std::fmt;
 use std::hash::{BuildHasher, RandomState};
+use std::ops::Deref;
+
+/// Bytes a name can have and still be kept inline.
+const INLINE: usize = 15;
+
+/// The length of an inline name. An enum rather than a `u8`, so the values it cannot take
+/// tell the two kinds of [`Name`] apart without a tag byte of their own.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+#[rustfmt::skip]
+enum Len { L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11, L12, L13, L14, L15 }
+
+#[rustfmt::skip]
+const LENS: [Len; INLINE + 1] = [
+    Len::L0, Len::L1, Len::L2, Len::L3, Len::L4, Len::L5, Len::L6, Len::L7,
+    Len::L8, Len::L9, Len::L10, Len::L11, Len::L12, Len::L13, Len::L14, Len::L15,
+];
+
+enum Repr {
+    Inline(Len, [u8; INLINE]),
+    Heap(Box<Box<str>>),
+}
+
+/// A record's name, read as a `&str`: inline up to 15 bytes, else on the heap.
+pub struct Name(Repr);
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Name {
+        if s.len() <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Name(Repr::Inline(LENS[s.len()], bytes))
+        } else {
+            Name(Repr::Heap(Box::new(s.into())))
+        }
+    }
+}
+
+impl Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match &self.0 {
+            // Always whole UTF-8: the bytes were copied from a `&str`.
+            Repr::Inline(len, bytes) => std::str::from_utf8(&bytes[..*len as usize]).unwrap_or(""),
+            Repr::Heap(s) => s,
+        }
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self)
+    }
+}
 
 const EMPTY: u32 = u32::MAX;
 
@@ -200,6 +272,18 @@ mod tests {
             let names = &self.names;
             self.index.remove(k, |k| &names[k as usize]);
             self.names.remove(k as usize);
+        }
+    }
+
+    #[test]
+    fn short_names_stay_inline_and_every_name_reads_back() {
+        assert_eq!(std::mem::size_of::<Name>(), 16);
+        assert_eq!(std::mem::size_of::<Option<Name>>(), 16);
+        for s in ["", "a", "sim-1234", "DESKTOP-ABC1234", "255.255.255.255", "rig-é-ü", "sixteen-bytes-xx", &"W".repeat(128)] {
+            let n = Name::from(s);
+            assert_eq!(&*n, s);
+            assert_eq!(matches!(n.0, Repr::Inline(..)), s.len() <= INLINE, "{s}");
+            assert_eq!(serde_json::to_string(&n).unwrap(), serde_json::to_string(s).unwrap());
         }
     }
 

@@ -3,13 +3,13 @@
 //! record with no connection and no share for a day is dropped, so departed rigs do not
 //! accumulate; the number of records is capped as well.
 //!
-//! A record is 152 bytes plus its name (see [`Worker`]): its hashrates are a
-//! [`WorkerRates`], the login user is shared between the records that use it
-//! ([`Interned`]), and the index by name holds 4-byte keys, not a second copy of each name
-//! ([`NameIndex`]). Nothing is done per record each second: the rates move on when they
+//! A record is 152 bytes, plus its name when that is longer than 15 bytes (see [`Worker`]):
+//! its hashrates are a [`WorkerRates`], a short name is kept inline ([`Name`]), the login
+//! user is shared between the records that use it ([`Interned`]), and the index by name
+//! holds 4-byte keys, not a second copy of each name ([`NameIndex`]). Nothing is done per record each second: the rates move on when they
 //! are written or read, and idle records are looked for once a minute.
 
-use super::names::{Interned, NameIndex};
+use super::names::{Interned, Name, NameIndex};
 use super::worker_rates::WorkerRates;
 use crate::config::WorkersMode;
 use slab::Slab;
@@ -25,8 +25,8 @@ const FORGET_AFTER: u32 = 86_400;
 #[derive(Debug)]
 pub struct Worker {
     /// The name the record is found by (at most 128 characters, plus `+diff` when the
-    /// custom difficulty splits workers).
-    pub name: Box<str>,
+    /// custom difficulty splits workers); up to 15 bytes need no allocation.
+    pub name: Name,
     /// The pool the worker's miners mine to (the last one for a worker gone).
     pub pool: Box<str>,
     /// Shares accepted.
@@ -133,7 +133,7 @@ impl Workers {
     /// The record named `name`.
     fn find(&self, name: &str) -> Option<usize> {
         let records = &self.records;
-        self.by_name.find(name, |k| records.get(k as usize).map_or("", |w| &w.name)).map(|k| k as usize)
+        self.by_name.find(name, |k| records.get(k as usize).map_or("", |w| &*w.name)).map(|k| k as usize)
     }
 
     /// A miner logged in as `name`; returns its record key.
@@ -160,7 +160,7 @@ impl Workers {
                     ip: ip_bytes(ip),
                 });
                 let records = &self.records;
-                self.by_name.insert(key as u32, |k| records.get(k as usize).map_or("", |w| &w.name));
+                self.by_name.insert(key as u32, |k| records.get(k as usize).map_or("", |w| &*w.name));
                 key
             }
         };
@@ -231,7 +231,7 @@ impl Workers {
             .collect();
         for key in idle {
             let records = &self.records;
-            self.by_name.remove(key as u32, |k| records.get(k as usize).map_or("", |w| &w.name));
+            self.by_name.remove(key as u32, |k| records.get(k as usize).map_or("", |w| &*w.name));
             let w = self.records.remove(key);
             self.users.release(w.user);
         }
@@ -352,7 +352,7 @@ mod tests {
     }
 
     #[test]
-    fn a_record_is_152_bytes_plus_its_name() {
+    fn a_record_is_152_bytes_and_a_short_name_needs_no_more() {
         assert_eq!(std::mem::size_of::<Worker>(), 152);
         let mut w = Workers::new(WorkersMode::RigId, false);
         let ip = "10.0.0.7".parse().unwrap();
