@@ -367,6 +367,30 @@ mod tests {
         assert_eq!(w.users.len(), 1);
     }
 
+    /// Resident bytes per record, allocator included: 100k rigs named like minersim's, each
+    /// with a pool URL and a share. Reads /proc, so it is run alone and by hand:
+    /// `cargo test --release --lib rss_per_record -- --ignored --nocapture --test-threads 1`.
+    #[test]
+    #[ignore]
+    fn rss_per_record() {
+        let rss = || {
+            let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            let kb = s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok());
+            kb.unwrap_or(0) * 1024
+        };
+        let ip = "10.0.0.7".parse().unwrap();
+        let before = rss();
+        let mut w = Workers::new(WorkersMode::RigId, false);
+        for i in 0..100_000 {
+            let k = w.attach(&format!("sim-{i}"), "minersim", ip, 0).unwrap();
+            w.get_mut(k).unwrap().pool = String::from("127.0.0.1:34567").into();
+            w.on_accept(k, 1000, 5, 1);
+        }
+        let per = (rss() - before) / 100_000;
+        eprintln!("{per} B per worker record");
+        assert!(per < 300, "{per} B per worker record");
+    }
+
     #[test]
     fn a_week_of_departing_rigs_leaves_the_same_memory() {
         let mut w = Workers::new(WorkersMode::RigId, false);
