@@ -7,7 +7,11 @@ last miner of each job), submit round trip, proxy CPU ms per 1,000 accepted shar
 upstreams, duplicates seen by the pool and missed jobs. Everything stays on 127.0.0.x and
 every run is bounded in time.
 
+Worker records are on, as users run it (each simulated rig has its own rig id, so one
+record per rig); `--workers off` measures without them.
+
     python3 scripts/bench.py --sizes 1000,10000,19000 --duration 40
+    python3 scripts/bench.py --sizes 10000 --duration 40 --workers off
 """
 import argparse
 import json
@@ -73,12 +77,15 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_proxy(kind, work, pool_addr):
-    """Starts our proxy or xmrig-proxy (same mode and settings); returns (proc, stratum, api)."""
+def start_proxy(kind, work, pool_addr, workers):
+    """Starts our proxy or xmrig-proxy (same mode and settings); returns (proc, stratum, api).
+    With `workers` the key is left out, so each proxy runs its default (a record per rig id)."""
     port, api_port = free_port(), free_port()
     cfg = {"mode": "nicehash", "bind": [f"127.0.0.1:{port}"], "pools": [{"url": pool_addr, "user": "bench", "pass": "x"}],
-           "http": {"enabled": True, "host": "127.0.0.1", "port": api_port, "restricted": True}, "print-time": 3600, "workers": False,
+           "http": {"enabled": True, "host": "127.0.0.1", "port": api_port, "restricted": True}, "print-time": 3600,
            "access-log-file": None, "verbose": False}
+    if not workers:
+        cfg["workers"] = False
     if kind == "ours":
         cmd, env = [f"{BIN}/stratum-proxy", "-c", f"{work}/config.json"], {**os.environ, "RUST_LOG": "warn"}
     else:
@@ -100,7 +107,7 @@ def start_proxy(kind, work, pool_addr):
     raise RuntimeError(f"{cmd[0]} did not start")
 
 
-def run(n, duration, share_interval, job_interval, sources, kind):
+def run(n, duration, share_interval, job_interval, sources, kind, workers):
     work = tempfile.mkdtemp(prefix="sp-bench-")
     pool = subprocess.Popen([f"{BIN}/testpool", "--bind", "127.0.0.1:0", "--job-interval", str(job_interval), "--diff", "1000",
                              "--stats-file", f"{work}/pool.json", "--duration", str(duration + 60)],
@@ -108,7 +115,7 @@ def run(n, duration, share_interval, job_interval, sources, kind):
     procs = [pool]
     try:
         pool_addr = wait_line(pool, r"testpool listening on (\S+)").group(1)
-        proxy, proxy_addr, api = start_proxy(kind, work, pool_addr)
+        proxy, proxy_addr, api = start_proxy(kind, work, pool_addr, workers)
         procs.append(proxy)
         time.sleep(0.5)
         rss_idle = rss_bytes(proxy.pid)
@@ -138,6 +145,7 @@ def run(n, duration, share_interval, job_interval, sources, kind):
         cpu_ms = (c2 - c1) * 1000 / CLK_TCK
         return {
             "miners": n,
+            "workers": s2.get("workers"),
             "logged_in": sim_json["logged_in"],
             "login_time_ms": sim_json["login_time_ms"],
             "rss_idle_bytes": rss_idle,
@@ -180,20 +188,23 @@ def main():
     ap.add_argument("--sources", default="127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4")
     ap.add_argument("--out", default="bench-results.json")
     ap.add_argument("--proxy", default="ours", help="'ours', or the path of an xmrig-proxy binary to measure the same way")
+    ap.add_argument("--workers", choices=["on", "off"], default="on",
+                    help="worker records: on (the default config, one record per rig) or off")
     args = ap.parse_args()
     limit = raise_nofile()
-    print(f"open-file limit {limit}; {os.cpu_count()} cores; {os.uname().machine}", file=sys.stderr)
+    print(f"open-file limit {limit}; {os.cpu_count()} cores; {os.uname().machine}; workers {args.workers}", file=sys.stderr)
     results = []
     for n in [int(s) for s in args.sizes.split(",")]:
         if n + 100 > limit:
             print(f"skipping {n}: needs more than the open-file limit {limit}", file=sys.stderr)
             continue
-        r = run(n, args.duration, args.share_interval, args.job_interval, args.sources, args.proxy)
+        r = run(n, args.duration, args.share_interval, args.job_interval, args.sources, args.proxy, args.workers == "on")
         r["proxy"] = args.proxy
         results.append(r)
         print(json.dumps(r), flush=True)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
+    print(f"\nworkers {args.workers}")
     print("\n| miners | login ms | RSS/miner B | CPU ms/1k shares | fan-out p50/p99 ms | last miner p99 ms | submit RTT p50/p99 ms | upstreams | pool dups | missed jobs |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:

@@ -138,11 +138,12 @@ impl Proxy {
         if let Some(m) = self.miners.get_mut(id.0) {
             m.moving.get_or_insert_with(Box::default).to = Some(Route::new(a.upstream, a.slot));
         }
-        if let Some(w) = worker.and_then(|w| self.workers.get_mut(w)) {
-            w.flags |= match why {
+        if let Some(w) = worker {
+            let flag = match why {
                 Alone::NoNiceHash => FLAG_NO_NICEHASH,
                 Alone::Quarantine => FLAG_QUARANTINED,
             };
+            self.workers.flag(w, flag);
         }
         true
     }

@@ -243,12 +243,12 @@ impl Proxy {
         let clock = self.clock(now);
         let rows: Vec<Value> = self
             .workers
-            .iter()
-            .map(|w| {
+            .iter_keyed()
+            .map(|(key, w)| {
                 let r = w.windows.rates(clock);
                 json!([
                     w.name,
-                    w.last_ip.to_string(),
+                    w.last_ip().to_string(),
                     w.connections,
                     w.accepted,
                     w.rejected,
@@ -261,7 +261,7 @@ impl Proxy {
                     khs(r[3]),
                     khs(r[4]),
                     (!w.pool.is_empty()).then_some(&*w.pool),
-                    worker_flags(w.flags)
+                    worker_flags(self.workers.flags(key))
                 ])
             })
             .collect();
@@ -433,8 +433,9 @@ impl Proxy {
         }
         let mut series: [Vec<(String, f64)>; 7] = Default::default();
         for (key, w) in self.workers.iter_keyed() {
-            let l = labels(&[("proxy", &proxy), ("worker", &w.name), ("user", &w.user), ("hash", hash_of(&w.pool)), ("pool", &w.pool)]);
-            let up = labels(&[("proxy", &proxy), ("worker", &w.name), ("user", &w.user)]);
+            let user = self.workers.user(w);
+            let l = labels(&[("proxy", &proxy), ("worker", &w.name), ("user", user), ("hash", hash_of(&w.pool)), ("pool", &w.pool)]);
+            let up = labels(&[("proxy", &proxy), ("worker", &w.name), ("user", user)]);
             series[0].push((up, if w.connections > 0 { 1.0 } else { 0.0 }));
             series[1].push((l.clone(), w.sent as f64));
             // Share values are counted in hashes; difficulty-1 units divide by the algorithm's.
@@ -442,7 +443,7 @@ impl Proxy {
             series[2].push((l.clone(), w.sent_diff as f64 / divider));
             series[3].push((l.clone(), w.accepted as f64));
             series[4].push((l.clone(), w.windows.total() as f64 / divider));
-            series[5].push((l.clone(), w.windows.rate(1, clock)));
+            series[5].push((l.clone(), w.windows.speed(clock)));
             series[6].push((l, diff.get(&key).copied().unwrap_or(0.0)));
         }
         let names = [
@@ -451,7 +452,7 @@ impl Proxy {
             ("proxy_worker_one_sended", "counter", "Submitted shares in difficulty-1 units."),
             ("proxy_worker_accepted", "counter", "Shares of the worker accepted."),
             ("proxy_worker_one_accepted", "counter", "Accepted shares in difficulty-1 units."),
-            ("proxy_worker_speed", "gauge", "Worker hashrate over 10 minutes in H/s."),
+            ("proxy_worker_speed", "gauge", "Worker hashrate in H/s over the last 5 whole minutes, measured each minute."),
             ("proxy_worker_difficulty", "gauge", "Difficulty of the worker's current job."),
         ];
         for ((name, kind, help), samples) in names.iter().zip(series.iter()) {

@@ -1,18 +1,26 @@
 //! Counters the loop updates as shares and connections come and go, the hashrate windows
-//! (`window`), the per-minute history of the last day (`history`), and per-worker
-//! aggregates (`workers`). Everything here has a fixed size per
-//! record; time is seconds since start, passed in by the 1-second tick.
+//! of the proxy and its groups (`window`), the per-minute history of the last day
+//! (`history`), per-worker aggregates (`workers`) with their own lighter windows
+//! (`worker_rates`), a miner's own rate (`meter`) and the pool's verdicts on its shares
+//! (`verdicts`). Everything here has
+//! a fixed size per record; time is seconds since start, passed in by the loop.
 
 pub mod history;
 pub mod meter;
+pub mod names;
 pub mod verdicts;
 pub mod window;
+pub mod worker_rates;
 pub mod workers;
 
 pub use history::History;
+#[cfg(test)]
+mod rates_match_windows;
+
 pub use meter::RateMeter;
 pub use verdicts::Verdicts;
 pub use window::HashWindows;
+pub use worker_rates::WorkerRates;
 pub use workers::{Worker, Workers};
 
 use ringbuf::LocalRb;

@@ -1,7 +1,8 @@
 //! Hashrate windows of fixed size. Each window keeps the running hash total sampled every
-//! `step` seconds in a ring of `N` entries (12 for the proxy, 6 per worker), so a window costs the same whatever the
-//! share rate and however long the proxy runs. A rate is (total now − oldest sample) over
-//! the time since that sample.
+//! `step` seconds in a ring of `N` entries (12 for the proxy and each group), so a window
+//! costs the same whatever the share rate and however long the proxy runs. (Workers have
+//! their own, lighter windows: [`super::WorkerRates`].) A rate is (total now − oldest
+//! sample) over the time since that sample.
 //!
 //! Time is whole seconds since the proxy started, passed in by the caller (the 1-second
 //! tick), so tests drive it without sleeping.
@@ -12,7 +13,8 @@ use std::fmt;
 
 /// Samples per window for the proxy-wide counter: 5 s resolution over the minute.
 pub const FINE: usize = 12;
-/// Samples per window for each worker: 10 s resolution, half the memory per record.
+/// Samples per window that worker records used before [`super::WorkerRates`] (10 s
+/// resolution); the reference the worker windows are tested against.
 pub const COARSE: usize = 6;
 
 /// Window lengths in seconds: 1 min, 10 min, 1 h, 12 h, 24 h (the all-time rate is separate).
