@@ -438,6 +438,40 @@ mod tests {
     }
 
     #[test]
+    fn ten_thousand_miners_at_mixed_difficulties_cost_a_few_dozen_encodings_per_job() {
+        use crate::splitter::vardiff::Step;
+        // 10,000 rigs from 1 kH/s to 1 MH/s (log-uniform), each at the vardiff step that
+        // gives a share every 30 s, spread over upstreams of 256 as NiceHash does.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut uniform = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let pool_diff = 2_000_000_000u64;
+        let mut encodings = 0;
+        let mut widest = 0;
+        for upstream in 0..10_000usize.div_ceil(256) {
+            let mut m = Mapper::new(true, true, Instant::now());
+            let v = json!({"blob": "0".repeat(152), "job_id": format!("j{upstream}"), "target": "01000000", "algo": "rx/0"});
+            let mut job = Job::from_value(&v, None).unwrap();
+            job.diff = pool_diff;
+            m.set_job(job, 1);
+            for slot in 0..256u16 {
+                let rate = 1000.0 * 1000f64.powf(uniform());
+                let diff = Step::nearest(rate * 30.0).value() as u64;
+                m.job_line(diff, slot).unwrap();
+            }
+            let lines = cn(&m).line_count();
+            encodings += lines;
+            widest = widest.max(lines);
+        }
+        assert!(widest <= super::super::cryptonote::MAX_LINES, "one job, at most {widest} encodings");
+        assert!(encodings < 40 * 45, "{encodings} encodings for a job on 40 upstreams (not 10,000)");
+    }
+
+    #[test]
     fn a_share_in_flight_is_judged_by_its_jobs_difficulty_after_a_change() {
         let mut m = mapper();
         m.job_line(2000, 0);
