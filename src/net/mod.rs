@@ -2,6 +2,7 @@
 //! read buffer, and the mapping between mio tokens and what they stand for.
 
 pub mod conn;
+pub mod fdpass;
 pub mod lines;
 pub mod proxy_protocol;
 pub mod resolve;
