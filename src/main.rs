@@ -18,6 +18,7 @@ fn main() -> ExitCode {
             println!("{text}");
             return ExitCode::SUCCESS;
         }
+        Ok(CliAction::Upgrade(pid)) => return ask_upgrade(pid),
         Err(e) => {
             eprintln!("stratum-proxy: {e}");
             return ExitCode::from(2);
@@ -33,7 +34,15 @@ fn main() -> ExitCode {
         Some(p) => log::info!("{} using config {}", stratum_proxy::AGENT, p.display()),
         None => log::info!("{} using built-in defaults and the command line", stratum_proxy::AGENT),
     }
-    let mut proxy = match Proxy::bind(cfg) {
+    // Started by a running proxy for a live upgrade: take over its sockets and state.
+    let handover = std::env::var(stratum_proxy::proxy::HANDOVER_ENV).ok().and_then(|fd| fd.parse::<i32>().ok());
+    // SAFETY: removing our own variable before any thread reads the environment.
+    unsafe { std::env::remove_var(stratum_proxy::proxy::HANDOVER_ENV) };
+    let bound = match handover {
+        Some(fd) => Proxy::adopt(cfg, fd),
+        None => Proxy::bind(cfg),
+    };
+    let mut proxy = match bound {
         Ok(p) => p,
         Err(e) => {
             log::error!("{e}");
@@ -54,6 +63,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--upgrade PID`: SIGUSR2 to the running proxy, which starts the binary it was started
+/// from (replace that file with the new version first) and hands over.
+fn ask_upgrade(pid: u32) -> ExitCode {
+    // SAFETY: kill(2) with a pid and a signal number.
+    if unsafe { libc::kill(pid as i32, libc::SIGUSR2) } != 0 {
+        eprintln!("stratum-proxy: cannot signal process {pid}: {}", std::io::Error::last_os_error());
+        return ExitCode::from(1);
+    }
+    println!("asked process {pid} to upgrade; its log says how the handover went");
+    ExitCode::SUCCESS
 }
 
 /// Raises the open-file limit to the hard limit: each miner is a descriptor, and the

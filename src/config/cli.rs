@@ -16,6 +16,8 @@ pub enum CliAction {
     Help(String),
     /// Print this version line and exit successfully.
     Version(String),
+    /// Ask the running proxy with this pid to hand over to a new process (SIGUSR2).
+    Upgrade(u32),
 }
 
 const DEFAULT_CONFIG: &str = "config.json";
@@ -46,6 +48,7 @@ fn options() -> Options {
     o.optflag("v", "verbose", "log more detail");
     o.optflag("h", "help", "print this help and exit");
     o.optflag("V", "version", "print the version and exit");
+    o.optopt("", "upgrade", "ask the running proxy PID to start this binary and hand over its connections (SIGUSR2)", "PID");
     o
 }
 
@@ -75,6 +78,10 @@ fn parse_with_default(args: &[String], default_config: &Path) -> Result<CliActio
     }
     if m.opt_present("version") {
         return Ok(CliAction::Version(version()));
+    }
+    if let Some(pid) = m.opt_str("upgrade") {
+        let pid = pid.parse::<u32>().ok().filter(|p| *p > 1).ok_or_else(|| err("--upgrade", "expects the pid of the running proxy"))?;
+        return Ok(CliAction::Upgrade(pid));
     }
     let (mut config, config_path) = match m.opt_str("config") {
         Some(path) => (load_file(Path::new(&path))?, Some(PathBuf::from(path))),
@@ -221,6 +228,8 @@ mod tests {
     #[test]
     fn version_flag_prints_crate_version() {
         assert_eq!(run(&["-V"]).unwrap(), CliAction::Version(format!("stratum-proxy {}", env!("CARGO_PKG_VERSION"))));
+        assert_eq!(run(&["--upgrade", "1234"]).unwrap(), CliAction::Upgrade(1234));
+        assert_eq!(run(&["--upgrade", "x"]).unwrap_err().field, "--upgrade");
     }
 
     #[test]

@@ -67,7 +67,7 @@ impl JumpBind {
 pub const JUMP_IDLE_SECS: u64 = 600;
 
 /// Which stratum dialects a port takes (`"protocol"` on a bind).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum BindProtocol {
     /// The first line decides: `login` is CryptoNote, `mining.*` is stratum v1.
     Auto,

@@ -101,6 +101,25 @@ impl Conn {
         Conn { stream, max_out, tls: None, pending: Spill::default(), out: Spill::default(), rx: 0, tx: 0 }
     }
 
+    /// The socket, to read its descriptor or address.
+    pub fn stream_ref(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// A connection handed over by a live upgrade: its socket, the start of a line not
+    /// yet complete, output the kernel had not taken, and its byte counts.
+    pub fn from_parts(stream: TcpStream, max_out: usize, pending: Vec<u8>, out: Vec<u8>, rx: u64, tx: u64) -> Conn {
+        let spill = |v: Vec<u8>| Spill((!v.is_empty()).then(|| Box::new(v)));
+        let max_out = u32::try_from(max_out).unwrap_or(u32::MAX);
+        Conn { stream, max_out, tls: None, pending: spill(pending), out: spill(out), rx, tx }
+    }
+
+    /// What a live upgrade hands over besides the socket (see `from_parts`); `None` for a
+    /// TLS connection, whose session cannot move.
+    pub fn parts(&self) -> Option<(&[u8], &[u8])> {
+        self.tls.is_none().then(|| (self.pending.as_slice(), self.out.as_slice()))
+    }
+
     /// Runs TLS over this connection from now on (before any byte was read or sent).
     pub fn start_tls(&mut self, tls: impl Into<rustls::Connection>) {
         self.tls = Some(Box::new(tls.into()));

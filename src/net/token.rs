@@ -33,6 +33,8 @@ pub enum Source {
     JumpTarget(usize),
     /// A connection waiting for its PROXY protocol header, by slab key.
     Incoming(usize),
+    /// SIGUSR2: hand over to a new process (live upgrade).
+    Upgrade,
 }
 
 impl Source {
@@ -50,6 +52,7 @@ impl Source {
             Source::JumpClient(k) => (9, k),
             Source::JumpTarget(k) => (10, k),
             Source::Incoming(k) => (11, k),
+            Source::Upgrade => (12, 0),
         };
         debug_assert!(key <= KEY_MASK);
         Token((kind << SHIFT) | (key & KEY_MASK))
@@ -70,6 +73,7 @@ impl Source {
             9 => Source::JumpClient(key),
             10 => Source::JumpTarget(key),
             11 => Source::Incoming(key),
+            12 => Source::Upgrade,
             _ => return None,
         })
     }
@@ -95,6 +99,7 @@ mod tests {
             Source::JumpClient(5),
             Source::JumpTarget(5),
             Source::Incoming(42),
+            Source::Upgrade,
         ] {
             assert_eq!(Source::from_token(s.token()), Some(s));
         }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 /// Failover position of one upstream.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Failover {
     index: usize,
     tries: u32,

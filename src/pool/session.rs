@@ -56,6 +56,19 @@ pub enum Due {
     Silent(&'static str),
 }
 
+/// A logged-in session as a live upgrade hands it over (times as ages).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SessionSnapshot {
+    failover: Failover,
+    next_id: u64,
+    generation: u64,
+    since_ms: u64,
+    last_send_ms: u64,
+    last_heard_ms: u64,
+    last_job_ms: u64,
+    no_keepalive: bool,
+}
+
 /// One pool connection's state, without the socket.
 #[derive(Debug)]
 pub struct Session {
@@ -249,6 +262,41 @@ impl Session {
         }
     }
 
+    /// A logged-in session as a live upgrade hands it over (`None` unless active: a link
+    /// still connecting starts over in the new process).
+    pub fn snapshot(&self, now: Instant) -> Option<SessionSnapshot> {
+        let ms = |t: Instant| now.saturating_duration_since(t).as_millis().min(u128::from(u64::MAX)) as u64;
+        self.is_active().then(|| SessionSnapshot {
+            failover: self.failover.clone(),
+            next_id: self.next_id,
+            generation: self.generation,
+            since_ms: ms(self.since),
+            last_send_ms: ms(self.last_send),
+            last_heard_ms: ms(self.last_heard),
+            last_job_ms: ms(self.last_job),
+            no_keepalive: self.no_keepalive,
+        })
+    }
+
+    /// A logged-in session back from a snapshot.
+    pub fn restore(s: SessionSnapshot, now: Instant) -> Session {
+        let ago = |ms: u64| now.checked_sub(Duration::from_millis(ms)).unwrap_or(now);
+        Session {
+            phase: Phase::Active,
+            failover: s.failover,
+            next_id: s.next_id,
+            login_id: 0,
+            generation: s.generation,
+            since: ago(s.since_ms),
+            retry_at: None,
+            last_send: ago(s.last_send_ms),
+            last_heard: ago(s.last_heard_ms),
+            last_job: ago(s.last_job_ms),
+            probe: None,
+            no_keepalive: s.no_keepalive,
+        }
+    }
+
     /// A fresh request id for this connection.
     pub fn take_id(&mut self) -> u64 {
         let id = self.next_id;
@@ -381,6 +429,22 @@ mod tests {
         assert_eq!(f, Failure { was_active: true, delay: Duration::ZERO });
         assert_eq!(s.pool_index(3), 1, "the next pool at once");
         assert!(s.is_due(t + STABLE_SESSION));
+    }
+
+    #[test]
+    fn a_session_handed_over_goes_on_where_it_was() {
+        let t = Instant::now();
+        let mut s = active(t);
+        s.failed(t, 3, 1, PAUSE);
+        s.connecting(t);
+        s.login_sent(t);
+        s.logged_in(t);
+        let id = s.take_id();
+        let later = t + Duration::from_secs(5);
+        let mut back = Session::restore(s.snapshot(later).unwrap(), later);
+        assert!(back.is_active());
+        assert_eq!((back.pool_index(3), back.take_id(), back.generation), (1, id + 1, s.generation), "same pool, ids go on");
+        assert!(Session::new(t).snapshot(t).is_none(), "only a logged-in session is handed over");
     }
 
     #[test]

@@ -99,9 +99,21 @@ pub(super) struct HttpClient {
 }
 
 /// Binds the API listener when the config enables it.
-pub(super) fn bind_http(cfg: &crate::config::HttpConfig, poll: &mio::Poll) -> io::Result<Option<(TcpListener, SocketAddr)>> {
+pub(super) fn bind_http(
+    cfg: &crate::config::HttpConfig,
+    poll: &mio::Poll,
+    inherited: Option<std::net::TcpListener>,
+) -> io::Result<Option<(TcpListener, SocketAddr)>> {
     if !cfg.enabled {
         return Ok(None);
+    }
+    if let Some(l) = inherited {
+        l.set_nonblocking(true)?;
+        let mut socket = TcpListener::from_std(l);
+        poll.registry().register(&mut socket, Source::HttpListener.token(), Interest::READABLE)?;
+        let local = socket.local_addr()?;
+        log::info!("HTTP API on http://{local} (handed over)");
+        return Ok(Some((socket, local)));
     }
     let addr: SocketAddr = format!("{}:{}", cfg.host, cfg.port)
         .parse()
@@ -258,7 +270,7 @@ impl Proxy {
         }
     }
 
-    fn http_close(&mut self, key: usize) {
+    pub(super) fn http_close(&mut self, key: usize) {
         if self.http_clients.contains(key) {
             let mut client = self.http_clients.remove(key);
             let _ = self.poll.registry().deregister(client.conn.stream());

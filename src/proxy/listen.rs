@@ -55,7 +55,15 @@ pub(super) struct Incoming {
 
 /// Binds every configured port. TLS settings are checked (and a self-signed certificate
 /// made) only when some bind uses TLS.
-pub(super) fn open(cfg: &Config, groups: &Groups, poll: &Poll) -> io::Result<(Vec<Listener>, Option<ServerTls>, Jumps)> {
+/// Listening sockets a live upgrade hands over, by bind index.
+pub(super) type Inherited = Vec<Option<std::net::TcpListener>>;
+
+pub(super) fn open(
+    cfg: &Config,
+    groups: &Groups,
+    poll: &Poll,
+    mut inherited: Option<Inherited>,
+) -> io::Result<(Vec<Listener>, Option<ServerTls>, Jumps)> {
     let server_tls = if cfg.binds.iter().any(|b| b.tls) {
         let tls = server_config(&cfg.tls).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let source = if cfg.tls.cert.is_some() { "certificate" } else { "self-signed certificate" };
@@ -67,8 +75,15 @@ pub(super) fn open(cfg: &Config, groups: &Groups, poll: &Poll) -> io::Result<(Ve
     let mut listeners = Vec::new();
     let mut jumps = Jumps::default();
     for bind in &cfg.binds {
-        let mut socket =
-            crate::net::listen(bind.addr).map_err(|e| io::Error::new(e.kind(), format!("listen on {} failed: {e}", bind.addr)))?;
+        let handed = inherited.as_mut().and_then(|l| l.get_mut(listeners.len())).and_then(Option::take);
+        let mut socket = match handed {
+            // The old process's socket: connections queued in it meanwhile are not lost.
+            Some(l) => {
+                l.set_nonblocking(true)?;
+                TcpListener::from_std(l)
+            }
+            None => crate::net::listen(bind.addr).map_err(|e| io::Error::new(e.kind(), format!("listen on {} failed: {e}", bind.addr)))?,
+        };
         poll.registry().register(&mut socket, Source::Listener(listeners.len()).token(), Interest::READABLE)?;
         let addr = socket.local_addr()?;
         let jump = match &bind.kind {

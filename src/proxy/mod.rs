@@ -13,6 +13,7 @@ mod alone;
 mod api;
 mod custom_diff;
 mod difficulty;
+mod handover;
 mod http;
 mod intern;
 mod jump;
@@ -25,6 +26,7 @@ mod route;
 mod upstream;
 mod work;
 
+pub use handover::ENV as HANDOVER_ENV;
 pub use jump::{JUMP_BUFFER, JumpPortStats};
 pub use miner::{Miner, MinerState};
 pub use route::Route;
@@ -163,6 +165,11 @@ pub struct Proxy {
     stop_flag: Arc<AtomicBool>,
     waker: Arc<Waker>,
     stopping: Option<Instant>,
+    /// After a live upgrade: serving what could not move (TLS miners, jump pairs) until then.
+    draining: Option<Instant>,
+    /// Our own binary, as it was when we started (for a live upgrade).
+    exe: Option<std::path::PathBuf>,
+    upgrades: Option<mio::net::UnixStream>,
     accept_paused_until: Option<Instant>,
     next_tick: Instant,
     next_print: Instant,
@@ -172,10 +179,15 @@ pub struct Proxy {
 impl Proxy {
     /// Binds every listener; nothing is accepted until `run`.
     pub fn bind(cfg: Config) -> io::Result<Proxy> {
+        Proxy::build(cfg, None, None)
+    }
+
+    /// A proxy on listening sockets a live upgrade handed over (bind ones that are missing).
+    fn build(cfg: Config, inherited: Option<listen::Inherited>, http_socket: Option<std::net::TcpListener>) -> io::Result<Proxy> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), Source::Waker.token())?);
         let groups = Groups::from_pools(&cfg.pools, 0);
-        let (listeners, server_tls, jumps) = listen::open(&cfg, &groups, &poll)?;
+        let (listeners, server_tls, jumps) = listen::open(&cfg, &groups, &poll, inherited)?;
         let mut extensions = vec!["algo"];
         if cfg.mode == Mode::NiceHash {
             extensions.push("nicehash");
@@ -186,7 +198,7 @@ impl Proxy {
         let now = Instant::now();
         let cfg_print = cfg.print_time_secs;
         let workers = Workers::new(cfg.workers, cfg.custom_diff_stats);
-        let http = http::bind_http(&cfg.http, &poll)?;
+        let http = http::bind_http(&cfg.http, &poll, http_socket)?;
         let ratelimit = RateLimiter::new(cfg.rate_limit);
         let access_log = AppendLog::open(cfg.access_log_file.as_deref());
         let share_log = AppendLog::open(cfg.share_log_file.as_deref());
@@ -231,6 +243,9 @@ impl Proxy {
             stop_flag: Arc::new(AtomicBool::new(false)),
             waker,
             stopping: None,
+            draining: None,
+            exe: std::env::current_exe().ok(),
+            upgrades: None,
             accept_paused_until: None,
             next_tick: now + TICK,
             next_print: now + print_every(cfg_print),
@@ -258,6 +273,7 @@ impl Proxy {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         self.signals = Some(self.signal_pipe(&[SIGINT, SIGTERM], Source::Signal)?);
         self.hangup = Some(self.signal_pipe(&[SIGHUP], Source::Hangup)?);
+        self.upgrades = Some(self.signal_pipe(&[signal_hook::consts::SIGUSR2], Source::Upgrade)?);
         Ok(())
     }
 
@@ -289,6 +305,10 @@ impl Proxy {
                 self.next_tick = (self.next_tick + TICK).max(now);
             }
             self.connect_due_upstreams(now);
+            if self.drained(now) {
+                log::info!("upgrade: drained; the old process exits");
+                return Ok(());
+            }
             if let Some(deadline) = self.stopping
                 && (self.splitter.pending() == 0 || now >= deadline)
             {
@@ -326,6 +346,10 @@ impl Proxy {
                     Some(Source::JumpClient(key)) => self.jump_event(key, jump::Side::Client, event, now),
                     Some(Source::JumpTarget(key)) => self.jump_event(key, jump::Side::Target, event, now),
                     Some(Source::Incoming(key)) => self.incoming_event(key, now),
+                    Some(Source::Upgrade) => {
+                        drain(self.upgrades.as_mut());
+                        self.upgrade(now);
+                    }
                     None => {}
                 }
             }

@@ -5,6 +5,7 @@
 
 use super::Share;
 use super::storage::Storage;
+use crate::MinerId;
 use crate::stratum::difficulty::{hex_bytes, is_lower_hex, share_difficulty, target_for_difficulty};
 use crate::stratum::write::JobLine;
 use crate::stratum::{Job, StratumError};
@@ -29,6 +30,28 @@ struct JobState {
     lines: Vec<JobLine>,
     /// Nonces already submitted for this job through this upstream.
     seen: HashSet<u32>,
+}
+
+/// A CryptoNote upstream's work as a live upgrade hands it over.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct CnSnapshot {
+    capacity: usize,
+    nicehash: bool,
+    algo_ext: bool,
+    /// Miners by slot, by their ids in the old process.
+    slots: Vec<(u8, usize)>,
+    current: Option<JobSnapshot>,
+    previous: Option<JobSnapshot>,
+}
+
+/// A job and what was done with it: the difficulties it was encoded at (re-encoded the
+/// same, so the job ids miners hold stay valid) and the nonces seen.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct JobSnapshot {
+    job: Job,
+    generation: u64,
+    diffs: Vec<u64>,
+    seen: Vec<u32>,
 }
 
 /// The CryptoNote side of an upstream.
@@ -177,6 +200,45 @@ impl CnWork {
             state.seen.insert(key);
         }
         Ok(Share { achieved, diff, expired, forward })
+    }
+
+    /// The work as a live upgrade hands it over (miners by their ids in this process).
+    pub(super) fn snapshot(&self) -> CnSnapshot {
+        let job = |j: &JobState| JobSnapshot {
+            job: j.job.clone(),
+            generation: j.generation,
+            diffs: j.lines.iter().map(|l| l.diff).collect(),
+            seen: j.seen.iter().copied().collect(),
+        };
+        CnSnapshot {
+            capacity: self.storage.capacity(),
+            nicehash: self.nicehash,
+            algo_ext: self.algo_ext,
+            slots: self.storage.active_slots().map(|(s, m)| (s, m.0)).collect(),
+            current: self.current.as_ref().map(job),
+            previous: self.previous.as_ref().map(job),
+        }
+    }
+
+    /// The work back from a snapshot, miners renamed by `miner` (their ids here).
+    pub(super) fn restore(s: CnSnapshot, miner: &dyn Fn(usize) -> Option<MinerId>) -> CnWork {
+        let algo_ext = s.algo_ext;
+        let job = |j: JobSnapshot| {
+            let mut lines: Vec<JobLine> = Vec::new();
+            for d in j.diffs.iter().take(MAX_LINES) {
+                let target = if *d >= j.job.diff { j.job.target.clone() } else { target_for_difficulty(*d) };
+                lines.push(JobLine::new(&j.job, &target, *d, algo_ext));
+            }
+            JobState { job: j.job, generation: j.generation, lines, seen: j.seen.into_iter().collect() }
+        };
+        let slots = s.slots.into_iter().filter_map(|(slot, m)| Some((slot, miner(m)?)));
+        CnWork {
+            storage: Storage::restore(s.capacity, slots),
+            nicehash: s.nicehash,
+            algo_ext,
+            current: s.current.map(job),
+            previous: s.previous.map(job),
+        }
     }
 
     #[cfg(test)]

@@ -15,7 +15,7 @@ use std::time::Instant;
 pub const MAX_PENDING: usize = 1 << 14;
 
 /// A share that passed the proxy's checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Share {
     /// Difficulty the result hash reaches.
     pub achieved: u64,
@@ -49,6 +49,32 @@ pub struct Pending {
 pub enum Work {
     CryptoNote(CnWork),
     V1(Box<V1Work>),
+}
+
+/// An upstream's splitting state as a live upgrade hands it over (see `proxy::handover`).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct MapperSnapshot {
+    live: bool,
+    idle_ms: Option<u64>,
+    work: WorkSnapshot,
+    pending: Vec<(u64, PendingSnapshot)>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+enum WorkSnapshot {
+    CryptoNote(Box<super::cryptonote::CnSnapshot>),
+    V1(Box<super::v1::V1Snapshot>),
+}
+
+/// A submit in flight, its miner and worker by their old ids (the worker by name).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct PendingSnapshot {
+    miner: usize,
+    miner_seq: u64,
+    worker: Option<String>,
+    request_id: String,
+    share: Share,
+    age_ms: u64,
 }
 
 /// Splitter state of one upstream.
@@ -299,6 +325,65 @@ impl Mapper {
             return Err(V1Error::Other("Pool connection busy, share not sent"));
         }
         Ok(share)
+    }
+
+    /// The state as a live upgrade hands it over; `worker` names a worker record.
+    pub fn snapshot(&self, now: Instant, worker: &dyn Fn(usize) -> Option<String>) -> MapperSnapshot {
+        let ms = |t: Instant| now.saturating_duration_since(t).as_millis().min(u128::from(u64::MAX)) as u64;
+        let work = match &self.work {
+            Work::CryptoNote(w) => WorkSnapshot::CryptoNote(Box::new(w.snapshot())),
+            Work::V1(w) => WorkSnapshot::V1(Box::new(w.snapshot())),
+        };
+        let pending = self
+            .pending
+            .iter()
+            .map(|(id, p)| {
+                let snap = PendingSnapshot {
+                    miner: p.miner.0,
+                    miner_seq: p.miner_seq,
+                    worker: p.worker.and_then(worker),
+                    request_id: p.request_id.as_str().to_string(),
+                    share: p.share.clone(),
+                    age_ms: ms(p.sent),
+                };
+                (*id, snap)
+            })
+            .collect();
+        MapperSnapshot { live: self.live, idle_ms: self.idle_since.map(ms), work, pending }
+    }
+
+    /// The state back from a snapshot: miners renamed by `miner` and workers found by
+    /// name with `worker` (their ids here).
+    pub fn restore(
+        s: MapperSnapshot,
+        now: Instant,
+        miner: &dyn Fn(usize) -> Option<MinerId>,
+        worker: &dyn Fn(&str) -> Option<usize>,
+    ) -> Mapper {
+        let ago = |ms: u64| now.checked_sub(std::time::Duration::from_millis(ms)).unwrap_or(now);
+        let work = match s.work {
+            WorkSnapshot::CryptoNote(w) => Work::CryptoNote(CnWork::restore(*w, miner)),
+            WorkSnapshot::V1(w) => Work::V1(Box::new(V1Work::restore(*w, miner))),
+        };
+        let pending = s
+            .pending
+            .into_iter()
+            .map(|(id, p)| {
+                // A submit of a miner that left keeps its miner id only to be counted.
+                let m = miner(p.miner).unwrap_or(MinerId(usize::MAX));
+                let w = p.worker.as_deref().and_then(worker);
+                let pending = Pending {
+                    miner: m,
+                    miner_seq: p.miner_seq,
+                    worker: w,
+                    request_id: p.request_id.as_str().into(),
+                    share: p.share,
+                    sent: ago(p.age_ms),
+                };
+                (id, pending)
+            })
+            .collect();
+        Mapper { work, pending, idle_since: s.idle_ms.map(ago), live: s.live }
     }
 
     /// Records a submit sent upstream under the pool request id `id`.

@@ -14,7 +14,7 @@ pub mod storage;
 pub mod v1;
 pub mod vardiff;
 
-pub use mapper::{MAX_PENDING, Mapper, Pending, Share, Work};
+pub use mapper::{MAX_PENDING, Mapper, MapperSnapshot, Pending, Share, Work};
 
 use crate::config::Mode;
 use crate::stratum::StratumError;
@@ -50,7 +50,7 @@ pub struct Upstream<L> {
 }
 
 /// Why a rig mines on a pool connection of its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Alone {
     /// Its shares ignore the NiceHash fixed byte: it gets the whole nonce.
     NoNiceHash,
@@ -170,6 +170,11 @@ impl<L: NewLink> Splitter<L> {
         let slot = seat.take(&mut mapper, miner).ok_or(StratumError::ProxyFull)?;
         let id = self.upstreams.insert(Upstream { group, lane, mapper, link: L::new(now), held_until: None, alone: None });
         Ok(Assigned { upstream: UpstreamId(id), slot, created: true })
+    }
+
+    /// Takes an upstream handed over by a live upgrade; returns its id here.
+    pub fn adopt(&mut self, u: Upstream<L>) -> UpstreamId {
+        UpstreamId(self.upstreams.insert(u))
     }
 
     /// Opens a pool connection of `miner`'s own in `lane` of `group` (see `Alone`): a

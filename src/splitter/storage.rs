@@ -78,6 +78,34 @@ impl Storage {
         }
     }
 
+    /// A table of `capacity` slots holding `active` (slot, miner), as a live upgrade
+    /// hands it over. Every other slot is dead until the next job: a miner that left just
+    /// before may still be mining with its byte.
+    pub fn restore(capacity: usize, active: impl IntoIterator<Item = (u8, MinerId)>) -> Storage {
+        let mut t = Storage::new(capacity);
+        let n = t.slots.len();
+        t.slots.iter_mut().for_each(|s| *s = Slot::Dead);
+        t.dead = n;
+        for (slot, miner) in active {
+            if let Some(s) = t.slots.get_mut(usize::from(slot))
+                && *s == Slot::Dead
+            {
+                *s = Slot::Active(miner);
+                t.dead -= 1;
+                t.active += 1;
+            }
+        }
+        t
+    }
+
+    /// Every active slot with its miner.
+    pub fn active_slots(&self) -> impl Iterator<Item = (u8, MinerId)> + '_ {
+        self.slots.iter().enumerate().filter_map(|(i, s)| match s {
+            Slot::Active(m) => Some((i as u8, *m)),
+            _ => None,
+        })
+    }
+
     /// Frees dead slots (a new job has started).
     pub fn clear_dead(&mut self) {
         if self.dead == 0 {

@@ -34,7 +34,7 @@ use crate::stratum::v1::message::Submit;
 use crate::stratum::v1::store::{JobStore, StoreLimits, StoredJob};
 
 /// How a pool's extranonce2 is divided: see the module doc.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct V1Split {
     /// Bytes of our prefix (`k`).
     pub prefix_len: usize,
@@ -67,6 +67,23 @@ impl V1Split {
     }
 }
 
+/// A v1 upstream's work as a live upgrade hands it over.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct V1Snapshot {
+    tail: Vec<u8>,
+    split: V1Split,
+    /// Miners by prefix, by their ids in the old process.
+    prefixes: Vec<(u16, usize)>,
+    /// Jobs (coinb1 already ending with the tail), their sequence numbers and pool
+    /// difficulties.
+    jobs: Vec<(V1Job, u64, f64)>,
+    next_seq: u64,
+    pool_diff: f64,
+    pool_mask: u32,
+    pow: Option<Pow>,
+    divider: f64,
+}
+
 /// The stratum v1 side of an upstream.
 #[derive(Debug)]
 pub struct V1Work {
@@ -94,6 +111,40 @@ impl V1Work {
             pow,
             divider,
         }
+    }
+
+    /// The work as a live upgrade hands it over.
+    pub(super) fn snapshot(&self) -> V1Snapshot {
+        V1Snapshot {
+            tail: self.tail.clone(),
+            split: self.split,
+            prefixes: self.prefixes.active().map(|(p, m)| (p, m.0)).collect(),
+            jobs: self.store.snapshot(),
+            next_seq: self.store.next_seq(),
+            pool_diff: self.store.pool_difficulty(),
+            pool_mask: self.pool_mask,
+            pow: self.pow,
+            divider: self.divider,
+        }
+    }
+
+    /// The work back from a snapshot, miners renamed by `miner` (their ids here).
+    pub(super) fn restore(s: V1Snapshot, miner: &dyn Fn(usize) -> Option<MinerId>) -> V1Work {
+        let mut w = V1Work::new(s.pow, s.divider);
+        w.tail = s.tail;
+        w.split = s.split;
+        w.prefixes = s.split.table();
+        for (p, m) in s.prefixes {
+            if let Some(m) = miner(m) {
+                w.prefixes.add_as(p, m);
+            }
+        }
+        for (job, seq, diff) in s.jobs {
+            w.store.restore_job(job, seq, diff);
+        }
+        w.store.finish_restore(s.next_seq, s.pool_diff);
+        w.pool_mask = s.pool_mask;
+        w
     }
 
     /// Hashes a difficulty-1 share stands for.

@@ -7,7 +7,7 @@
 const TAU: f32 = 300.0;
 
 /// A decaying hashrate estimate. Time is whole seconds since the proxy started.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RateMeter {
     sum: f32,
     at: u32,

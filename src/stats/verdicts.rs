@@ -3,7 +3,7 @@
 //! are zeros, which count as accepted, so no count of them is needed.
 
 /// The last (up to 32) verdicts, newest in the low bit; 1 = rejected.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Verdicts {
     bits: u32,
 }

@@ -69,7 +69,7 @@ fn index(name: &str) -> Option<usize> {
 }
 
 /// The algorithms a miner listed at login. Empty means "did not say", which allows all.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AlgoSet(u64);
 
 impl AlgoSet {

@@ -14,7 +14,7 @@ const MAX_BLOB_BYTES: usize = 1024;
 const MAX_FIELD: usize = 256;
 
 /// A validated pool job. Hex fields are lowercase.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Job {
     pub blob: String,
     pub job_id: String,

@@ -10,6 +10,7 @@ use stratum_proxy::config::{Bind, BindKind, Config, JumpBind};
 use stratum_proxy::net::tls::{Trust, client};
 
 /// A proxy on its own thread (the shared fixture); `finish` hands the `Proxy` back.
+#[allow(unused_imports)]
 pub use crate::support::{RunningProxy as Running, WAIT};
 
 pub fn stratum_bind(tls: bool, proxy_protocol: bool) -> Bind {
@@ -99,6 +100,17 @@ impl<S: Read + Write> LineMiner<S> {
         self.session = reply["result"]["id"].as_str().unwrap_or_default().to_string();
         self.job = reply["result"]["job"].clone();
         reply
+    }
+
+    /// Waits for the next job notification and mines on it from then on.
+    pub fn next_job(&mut self) -> Value {
+        loop {
+            let v = self.try_recv().expect("a job notification");
+            if v["method"] == "job" {
+                self.job = v["params"].clone();
+                return self.job.clone();
+            }
+        }
     }
 
     /// Submits a share meeting `diff` for the current job, keeping the fixed byte.

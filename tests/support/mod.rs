@@ -59,6 +59,8 @@ pub fn target_for(diff: u64) -> String {
 pub struct PoolState {
     pub logins: Vec<Value>,
     pub submits: Vec<Value>,
+    /// The JSON-RPC ids of those submits, in the same order (to answer a held one by hand).
+    pub submit_ids: Vec<Value>,
     pub keepalives: usize,
     conns: Vec<TcpStream>,
     job_seq: u64,
@@ -238,6 +240,7 @@ fn serve_lines(stream: TcpStream, idx: usize, state: &Mutex<PoolState>, stop: &A
             }
             Some("submit") => {
                 st.submits.push(req["params"].clone());
+                st.submit_ids.push(id.clone());
                 match (&st.reject_with, st.hold_replies) {
                     (_, true) => None,
                     (Some(msg), _) => Some(json!({"id": id, "jsonrpc": "2.0", "error": {"code": -1, "message": msg}, "result": null})),

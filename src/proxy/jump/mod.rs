@@ -98,6 +98,11 @@ fn register(registry: &Registry, conn: &mut Conn, source: Source) -> io::Result<
 
 impl Proxy {
     /// Counters of each transparent port, in bind order.
+    /// Transparent pairs open now.
+    pub(super) fn jumps_open(&self) -> usize {
+        self.jumps.pairs.len()
+    }
+
     pub fn jump_stats(&self) -> &[JumpPortStats] {
         &self.jumps.stats
     }

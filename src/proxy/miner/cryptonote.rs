@@ -16,7 +16,7 @@ use std::time::Instant;
 pub use crate::stratum::request::RequestId;
 
 /// What the CryptoNote dialect keeps per miner.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CnMiner {
     /// The session id the miner must send with each submit.
     pub session: u64,

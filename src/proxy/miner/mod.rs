@@ -162,6 +162,37 @@ impl Miner {
         }
     }
 
+    /// A miner a live upgrade handed over, in the state it was in (the rest is set by the
+    /// caller).
+    #[allow(clippy::too_many_arguments)]
+    pub(in crate::proxy) fn adopted(
+        seq: u64,
+        conn: Conn,
+        peer: SocketAddr,
+        port: u8,
+        group: GroupId,
+        state: MinerState,
+        proto: Proto,
+        last_seen: Instant,
+    ) -> Miner {
+        Miner {
+            seq,
+            conn,
+            state,
+            peer,
+            group,
+            route: None,
+            moving: None,
+            rate: RateMeter::new(0),
+            diff_mode: MinerDiff::Pool,
+            port,
+            proto,
+            identity: None,
+            worker_key: None,
+            last_seen,
+        }
+    }
+
     /// The login name (wallet without a `+diff` suffix), or "-" before login.
     pub fn user(&self) -> &str {
         self.identity.as_ref().map(|i| &*i.user).unwrap_or("-")

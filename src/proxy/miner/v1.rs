@@ -27,7 +27,7 @@ use std::time::Instant;
 const DEFAULT_POOL_MASK: u32 = 0x1fff_e000;
 
 /// What the v1 dialect keeps per miner.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct V1Miner {
     /// The split promised at subscribe: prefix length, extranonce2 size.
     pub promise: (usize, usize),

@@ -24,7 +24,7 @@ use mio::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// What a pool's dialect keeps per connection.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub enum PoolProto {
     CryptoNote {
         /// The pool's session id (the `id` of its login reply), sent with every submit.

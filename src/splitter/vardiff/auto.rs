@@ -25,7 +25,7 @@ const BURST_PROOF: f64 = 2.33;
 /// Vardiff's state for one miner: 16 bytes. Times are kept as the low 16 bits of the
 /// seconds since start; every interval measured is under 18 hours (a look at least every
 /// two minutes), except a silence, which only stops growing once it passes 18 hours.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Auto {
     /// Shares remembered, each weighted `e^(-age / TAU)`, kept in the time frame of
     /// `since` (a share at `t` adds `e^((t - since) / TAU)`), so a share costs one `exp`.
@@ -48,7 +48,7 @@ pub struct Auto {
 }
 
 /// What the last change was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Mark {
     /// A change on measurement, or none yet.
     Measured,

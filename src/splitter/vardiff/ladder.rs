@@ -24,7 +24,7 @@ const ONE: i32 = 80;
 pub const PER_DOUBLING: u8 = 4;
 
 /// One step of the ladder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Step(pub u8);
 
 impl Step {

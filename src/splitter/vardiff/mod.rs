@@ -103,7 +103,7 @@ pub const SILENT_TARGETS: u32 = 3;
 
 /// How a miner's difficulty is decided: 16 bytes. The port's [`VardiffConfig`] is passed
 /// to each call rather than kept per miner.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum MinerDiff {
     /// The pool's difficulty: vardiff is off for the port and no difficulty was asked.
     Pool,

@@ -140,7 +140,7 @@ impl Workers {
     }
 
     /// The record named `name`.
-    fn find(&self, name: &str) -> Option<usize> {
+    pub fn find(&self, name: &str) -> Option<usize> {
         let records = &self.records;
         self.by_name.find(name, |k| records.get(k as usize).map_or("", |w| &*w.name)).map(|k| k as usize)
     }

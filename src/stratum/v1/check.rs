@@ -30,7 +30,7 @@ pub const NTIME_WINDOW: u32 = 7200;
 
 /// A miner's difficulty, remembering the one before the last change: a new difficulty
 /// applies to jobs sent after it, and shares on older jobs are judged by the old one.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MinerDifficulty {
     current: f64,
     previous: f64,

@@ -25,7 +25,7 @@ use super::job::V1Job;
 use sha2::{Digest, Sha256};
 
 /// How a header is hashed, for the algorithms whose shares we can check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Pow {
     /// Double SHA-256 (Bitcoin and its forks).
     Sha256d,

@@ -18,7 +18,7 @@ pub const MAX_BRANCHES: usize = 32;
 pub const MAX_JOB_ID: usize = 64;
 
 /// A validated stratum v1 job.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct V1Job {
     /// The pool's job id, printable ASCII.
     pub job_id: Box<str>,

@@ -144,6 +144,28 @@ impl JobStore {
     }
 
     /// The newest job.
+    /// The jobs kept, oldest first, with their sequence numbers and pool difficulties (a
+    /// live upgrade hands them over; duplicate memory is not).
+    pub fn snapshot(&self) -> Vec<(V1Job, u64, f64)> {
+        self.jobs.iter().map(|j| (j.job.clone(), j.seq, j.pool_diff)).collect()
+    }
+
+    /// A job back from a snapshot (oldest first), with its sequence number and pool
+    /// difficulty; then `finish_restore` with the store's own.
+    pub fn restore_job(&mut self, job: V1Job, seq: u64, pool_diff: f64) {
+        let keep = self.pool_diff;
+        self.next_seq = seq;
+        self.pool_diff = pool_diff;
+        self.add(job);
+        self.pool_diff = keep;
+    }
+
+    /// The store's next sequence number and pool difficulty, after `restore_job`.
+    pub fn finish_restore(&mut self, next_seq: u64, pool_diff: f64) {
+        self.next_seq = next_seq;
+        self.set_pool_difficulty(pool_diff);
+    }
+
     pub fn current(&self) -> Option<&StoredJob> {
         self.jobs.back()
     }
