@@ -172,6 +172,15 @@ impl Mapper {
         self.note_idle(now);
     }
 
+    /// A new pool session: an empty upstream gets its whole keep time from now, so the
+    /// connection to a pool that just came back is there for the miners planned onto it
+    /// instead of being closed, idle since the outage, and opened again.
+    pub fn restart_idle_clock(&mut self, now: Instant) {
+        if self.idle_since.is_some() {
+            self.idle_since = Some(now);
+        }
+    }
+
     fn note_idle(&mut self, now: Instant) {
         if self.active() == 0 && self.idle_since.is_none() {
             self.idle_since = Some(now);

@@ -432,6 +432,20 @@ mod tests {
     }
 
     #[test]
+    fn an_upstream_that_logs_in_again_after_a_long_outage_gets_its_whole_keep_time() {
+        let mut s: Splitter = Splitter::new(Mode::NiceHash, 0, Duration::ZERO, true);
+        let t = Instant::now();
+        let a = s.place(G0, 1, MinerId(0), Seat::CRYPTONOTE, t).unwrap();
+        s.logout(a.upstream, a.slot, MinerId(0), t);
+        // Kept through the outage (its pool was down); back after 90 s, logged in again.
+        let back = t + Duration::from_secs(90);
+        assert!(s.collect_idle(back, |_, lane| lane == 1).is_empty());
+        s.get_mut(a.upstream).unwrap().mapper.restart_idle_clock(back);
+        assert!(s.collect_idle(back + Duration::from_secs(1), |_, _| false).is_empty(), "not closed in the tick after it came back");
+        assert_eq!(s.collect_idle(back + NICEHASH_IDLE, |_, _| false), vec![(a.upstream, ())]);
+    }
+
+    #[test]
     fn a_held_upstream_waits_for_its_rig_even_in_simple_mode() {
         let mut s: Splitter = Splitter::new(Mode::Simple, 0, Duration::ZERO, true);
         let t = Instant::now();

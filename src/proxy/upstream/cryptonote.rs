@@ -65,6 +65,7 @@ impl Proxy {
         };
         let Some(u) = self.splitter.get_mut(uid) else { return };
         u.link.session.logged_in(now);
+        u.mapper.restart_idle_clock(now);
         u.link.proto = PoolProto::CryptoNote { session: login.session };
         let (group, lane) = (u.group, u.lane);
         self.set_lane_health(group, lane, Health::Up);

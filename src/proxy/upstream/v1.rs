@@ -67,6 +67,7 @@ impl Proxy {
                     return self.fail_link(uid, &why, now);
                 }
                 u.link.session.logged_in(now);
+                u.mapper.restart_idle_clock(now);
                 u.mapper.set_live();
                 // A new pool session: its first job reaches every miner clean, with the
                 // difficulty, whatever flag the pool set (the old session's jobs are void).
