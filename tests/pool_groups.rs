@@ -227,3 +227,35 @@ fn simple_mode_gives_each_miner_its_own_upstream_to_its_groups_pools() {
     assert_eq!((a.logins(), b.logins(), c.logins()), (4, 2, 1), "one pool connection per miner, to its group's pools");
     assert!(c.owns_job(&other.job_id()));
 }
+
+#[test]
+fn hashrate_is_reported_per_algorithm_never_added_across_algorithms() {
+    let a = MockPool::start(1000);
+    let b = MockPool::start(4000);
+    b.state.lock().unwrap().algo = "cn-pico".into();
+    let pools = vec![grouped(&a.url(), "default", None), grouped(&b.url(), "pico", None)];
+    let proxy = RunningProxy::start(groups_config(Mode::NiceHash, pools, &["default", "pico"]));
+    let mut on_a = login_at(proxy.addrs[0], "a");
+    let mut on_b = TestMiner::connect(proxy.addrs[1]);
+    on_b.send("login", json!({"login": "WALLET", "pass": "x", "agent": "test-miner/1.0", "algo": ["rx/0", "cn-pico"]}));
+    let reply = on_b.recv();
+    assert!(reply["error"].is_null(), "{reply}");
+    on_b.session = reply["result"]["id"].as_str().unwrap().to_string();
+    on_b.job = reply["result"]["job"].clone();
+    assert_eq!(on_b.job["algo"], "cn-pico");
+    assert!(on_a.submit(1, 1000)["error"].is_null());
+    assert!(on_b.submit(1, 4000)["error"].is_null());
+    // Rates start once a second has passed since the first share.
+    let mut algos = Value::Null;
+    let khs = |algos: &Value, a: &str| algos[a][0].as_f64().unwrap_or(0.0);
+    let both = wait_until(Duration::from_secs(5), || {
+        algos = summary(&proxy)["hashrate"]["algos"].clone();
+        khs(&algos, "rx/0") > 0.0 && khs(&algos, "cn-pico") > 0.0
+    });
+    assert!(both, "{algos}");
+    let khs = |a: &str| khs(&algos, a);
+    assert!(khs("cn-pico") > khs("rx/0"), "each algorithm has its own figure: {algos}");
+    let m = http_get(proxy.http.unwrap(), "/metrics", "").body;
+    assert!(m.contains("proxy_algo_hashrate{algo=\"cn-pico\",window=\"60s\"}"), "{m}");
+    assert!(m.contains("proxy_algo_hashrate{algo=\"rx/0\",window=\"60s\"}"), "{m}");
+}

@@ -206,7 +206,10 @@ impl Proxy {
             "ua": format!("{} ({} {})", crate::AGENT, std::env::consts::OS, std::env::consts::ARCH),
             "donate_level": 0,
             "donated": 0.0,
-            "hashrate": {"total": s.windows.rates(clock).map(khs)},
+            "hashrate": {
+                "total": s.windows.rates(clock).map(khs),
+                "algos": self.algo_hashrates(clock).into_iter().map(|(a, r)| (a, json!(r.map(khs)))).collect::<serde_json::Map<_, _>>(),
+            },
             "miners": {"now": s.miners, "max": s.max_miners},
             "workers": self.workers.len(),
             "upstreams": {
@@ -333,7 +336,14 @@ impl Proxy {
         let windows = ["60s", "600s", "3600s", "43200s", "86400s", "all"];
         let rates = s.windows.rates(clock);
         let hr: Vec<(String, f64)> = windows.iter().zip(rates).map(|(w, r)| (format!("{{window=\"{w}\"}}"), r)).collect();
-        family("proxy_hashrate", "gauge", "Hashrate from accepted shares in H/s.", &hr);
+        family("proxy_hashrate", "gauge", "Hashrate from accepted shares in H/s (every algorithm added up).", &hr);
+        let mut by_algo = Vec::new();
+        for (algo, rates) in self.algo_hashrates(clock) {
+            for (w, r) in windows.iter().zip(rates) {
+                by_algo.push((labels(&[("algo", &algo), ("window", w)]), r));
+            }
+        }
+        family("proxy_algo_hashrate", "gauge", "Hashrate from accepted shares in H/s, per algorithm.", &by_algo);
         let ups = [("active", c.active), ("sleep", c.sleep), ("error", c.error)];
         let ups: Vec<(String, f64)> = ups.iter().map(|(k, v)| (format!("{{state=\"{k}\"}}"), *v as f64)).collect();
         family("proxy_upstreams", "gauge", "Upstream pool connections by state.", &ups);
@@ -462,6 +472,30 @@ impl Proxy {
     }
 
     /// The algorithm of each pool miners mine now, from its jobs (else its config).
+    /// Hashrate windows (H/s) per algorithm, summed from the pools' own windows: hashes of
+    /// different algorithms are never added together. Sorted by algorithm name.
+    pub(super) fn algo_hashrates(&self, clock: u32) -> Vec<(String, [f64; 6])> {
+        let algos = self.pool_algos();
+        let mut by: Vec<(String, [f64; 6])> = Vec::new();
+        for (_, g) in self.groups.with_pools() {
+            for (p, m) in g.pools.iter().zip(&g.meters) {
+                let algo = algos.get(&p.url).map(String::as_str).unwrap_or("unknown");
+                let i = match by.iter().position(|(a, _)| a == algo) {
+                    Some(i) => i,
+                    None => {
+                        by.push((algo.to_string(), [0.0; 6]));
+                        by.len() - 1
+                    }
+                };
+                for (sum, r) in by[i].1.iter_mut().zip(m.rates(clock)) {
+                    *sum += r;
+                }
+            }
+        }
+        by.sort_by(|a, b| a.0.cmp(&b.0));
+        by
+    }
+
     fn pool_algos(&self) -> HashMap<String, String> {
         let mut algos = HashMap::new();
         for (_, g) in self.groups.with_pools() {

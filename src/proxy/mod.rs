@@ -474,6 +474,11 @@ impl Proxy {
             hr(1),
             hr(2),
         );
+        let algos = self.algo_hashrates(clock);
+        if algos.len() > 1 {
+            let line: Vec<String> = algos.iter().map(|(a, r)| format!("{a} {}", Hashrate(r[0]))).collect();
+            log::info!("hashrate by algorithm: {}", line.join(", "));
+        }
         let groups: Vec<_> = self.groups.with_pools().collect();
         if groups.len() > 1 {
             let counts = self.miners_by_group();
