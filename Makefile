@@ -1,7 +1,7 @@
 # stratum-proxy: the commands a newcomer needs. See README.md.
 CARGO ?= cargo
 
-.PHONY: build run demo test lint bench clean arm64 armv7 arm-check footprint install install-files
+.PHONY: build run demo upgrade-demo test lint bench clean arm64 armv7 arm-check footprint install install-files
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
@@ -19,6 +19,11 @@ run: build
 ## Test pool, proxy and simulated miners on loopback, with a live summary. Ctrl-C stops.
 demo: build
 	bash scripts/demo.sh
+
+## A live upgrade under load: 50 simulated rigs, the proxy upgraded twice, then checks
+## (no disconnect, no share lost, refused or sent twice, one pool login).
+upgrade-demo: build
+	bash scripts/upgrade_demo.sh
 
 ## Unit and integration tests (real sockets on loopback), then format and lint checks.
 test:

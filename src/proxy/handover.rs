@@ -159,6 +159,9 @@ impl Proxy {
             return;
         };
         log::info!("upgrade: starting {} and handing over", exe.display());
+        // Submits gathered in this loop pass go to the pools now: the snapshot carries a
+        // connection's unsent bytes, not the batch still being gathered.
+        self.flush_links(now);
         // The store's lock is the new process's to take.
         self.close_accounts();
         match self.hand_over(&exe, now) {
@@ -387,7 +390,8 @@ impl Proxy {
         self.stats.miners = self.stats.miners.saturating_sub(moved.len() as u64);
         self.draining = Some(now + DRAIN_LIMIT);
         log::info!(
-            "upgrade: handed over to pid {child}: {} miners moved; draining {} TLS miners and {} transparent pairs (at most {} s)",
+            "upgrade: handed over to pid {child} in {} ms: {} miners moved; draining {} TLS miners and {} transparent pairs (at most {} s)",
+            now.elapsed().as_millis(),
             moved.len(),
             stay.len(),
             self.jumps_open(),
