@@ -56,6 +56,8 @@ fn main() -> ExitCode {
         log::error!("cannot install signal handlers: {e}");
         return ExitCode::FAILURE;
     }
+    // Listening (or, after a live upgrade, serving what was handed over): tell systemd.
+    stratum_proxy::net::notify::notify("READY=1");
     match proxy.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -130,11 +130,12 @@ fn systemd_accepts_the_unit() {
         "ProtectHome=yes",
         "PrivateTmp=yes",
         "CapabilityBoundingSet=",
+        "Type=notify",
     ] {
         assert!(unit.lines().any(|l| l == line), "the unit has {line}");
     }
     assert!(unit.lines().any(|l| l.starts_with("LimitNOFILE=") && l[12..].parse::<u64>().is_ok_and(|n| n >= 65_536)));
-    assert!(unit.contains("SIGUSR2"), "the coming live upgrade is mentioned");
+    assert!(unit.contains("--kill-whom=main -s USR2"), "the live upgrade is signalled to the main process only");
     if tool("systemd-analyze").is_none() {
         return;
     }

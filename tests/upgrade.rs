@@ -23,7 +23,16 @@ struct Proc {
 
 impl Proc {
     fn start(config: &std::path::Path) -> Proc {
-        let mut child = Command::new(BIN)
+        Proc::start_notifying(config, None)
+    }
+
+    /// Starts it as systemd would for a `Type=notify` unit when `notify` is set.
+    fn start_notifying(config: &std::path::Path, notify: Option<&std::path::Path>) -> Proc {
+        let mut cmd = Command::new(BIN);
+        if let Some(path) = notify {
+            cmd.env("NOTIFY_SOCKET", path);
+        }
+        let mut child = cmd
             .args(["-c", config.to_str().unwrap()])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -109,7 +118,16 @@ impl Drop for Successor {
 fn plaintext_miners_and_the_pool_connection_move_and_tls_miners_drain() {
     let dir = temp_dir("moves");
     let pool = MockPool::start(1000);
-    let old = Proc::start(&config(&dir, &pool));
+    // The service manager's side of sd_notify.
+    let manager = std::os::unix::net::UnixDatagram::bind(dir.join("notify")).unwrap();
+    manager.set_read_timeout(Some(WAIT)).unwrap();
+    let heard = || {
+        let mut buf = [0u8; 256];
+        let n = manager.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    };
+    let old = Proc::start_notifying(&config(&dir, &pool), Some(&dir.join("notify")));
+    assert_eq!(heard(), "READY=1");
     let plain: std::net::SocketAddr = old.logged("listening on ").parse().unwrap();
     let pin = old.logged("fingerprint ");
     let tls_addr: std::net::SocketAddr = old
@@ -140,7 +158,10 @@ fn plaintext_miners_and_the_pool_connection_move_and_tls_miners_drain() {
     assert!(wait_until(WAIT, || pool.submits().len() == 7), "the held share reached the pool");
 
     old.signal("-USR2");
-    let _successor = Successor(old.logged("handed over to pid ").trim_end_matches(':').to_string());
+    let successor = Successor(old.logged("handed over to pid ").to_string());
+    // systemd follows the new process: the old one leaving does not stop the service.
+    assert_eq!(heard(), format!("MAINPID={}", successor.0));
+    assert_eq!(heard(), "READY=1", "the new process says it serves");
     pool.state.lock().unwrap().hold_replies = false;
     // The pool answers the held share now; the new process has its pending entry.
     let id = pool.state.lock().unwrap().submit_ids[6].clone();

@@ -4,6 +4,7 @@
 pub mod conn;
 pub mod fdpass;
 pub mod lines;
+pub mod notify;
 pub mod proxy_protocol;
 pub mod resolve;
 pub mod tls;

@@ -165,7 +165,12 @@ impl Proxy {
         // The store's lock is the new process's to take.
         self.close_accounts();
         match self.hand_over(&exe, now) {
-            Ok(child) => self.after_handover(child, now),
+            Ok(child) => {
+                // Under systemd the new process is the service from now on: the old one
+                // leaving once drained must not stop it.
+                crate::net::notify::notify(&format!("MAINPID={child}"));
+                self.after_handover(child, now)
+            }
             Err(e) => {
                 log::error!("upgrade failed, serving on as before: {e}");
                 if let Err(e) = self.open_accounts() {
