@@ -245,7 +245,8 @@ impl Proxy {
         let listeners = self.listeners.iter().map(|l| Some(fd(l.socket.as_raw_fd()))).collect();
         let http = self.http.as_ref().map(|(l, _)| fd(l.as_raw_fd()));
         let group_name = |g| self.groups.get(g).map(|g| g.name.to_string()).unwrap_or_default();
-        let worker_name = |w: usize| self.workers.iter_keyed().find(|(k, _)| *k == w).map(|(_, w)| w.name.to_string());
+        let names: HashMap<usize, &str> = self.workers.iter_keyed().map(|(k, w)| (k, &*w.name)).collect();
+        let worker_name = |w: usize| names.get(&w).map(|n| n.to_string());
         let mut miners = Vec::new();
         for (key, m) in &self.miners {
             let Some((pending, out)) = m.conn.parts() else { continue };
