@@ -584,3 +584,43 @@ impl Proxy {
         Ok(proxy)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the new process says about a snapshot it is sent.
+    fn adopt_from(bytes: &[u8]) -> String {
+        let (mut old, mut new) = UnixStream::pair().unwrap();
+        old.write_all(bytes).unwrap();
+        drop(old);
+        match Proxy::adopt_on(Config::default(), &mut new) {
+            Ok(_) => "adopted".into(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn framed(json: &str) -> Vec<u8> {
+        let mut out = (json.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(json.as_bytes());
+        out
+    }
+
+    #[test]
+    fn another_format_version_is_refused_before_anything_is_built() {
+        let why = adopt_from(&framed(&format!(r#"{{"format":"{FORMAT}","version":{}}}"#, VERSION + 1)));
+        assert!(why.contains(&format!("version {}", VERSION + 1)) && why.contains(&format!("speaks {FORMAT} version {VERSION}")), "{why}");
+        let why = adopt_from(&framed(r#"{"format":"something else","version":1}"#));
+        assert!(why.contains("something else"), "{why}");
+    }
+
+    #[test]
+    fn a_truncated_or_oversized_or_garbled_snapshot_is_an_error() {
+        assert!(adopt_from(&framed("{\"format\"")).contains("snapshot"));
+        assert!(adopt_from(&(MAX_SNAPSHOT as u64 + 1).to_le_bytes()).contains("snapshot of"));
+        let mut cut = framed(&format!(r#"{{"format":"{FORMAT}","version":{VERSION}}}"#));
+        cut.truncate(cut.len() - 3);
+        assert!(!adopt_from(&cut).is_empty());
+        assert!(adopt_from(&framed(&format!(r#"{{"format":"{FORMAT}","version":{VERSION}}}"#))).contains("snapshot: missing field"));
+    }
+}
