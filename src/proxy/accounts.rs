@@ -72,6 +72,15 @@ impl AccountBook {
     pub(super) fn table(&self) -> &Accounts {
         &self.table
     }
+
+    /// Miner activity on account `name`, kept in memory; written to the store once per
+    /// persist interval (see [`accounts::touch_persist_secs`]), never per share.
+    fn touch(&mut self, name: &str, now_unix: u64, expire_after_secs: u64) {
+        if self.table.touch(name, now_unix, accounts::touch_persist_secs(expire_after_secs)) {
+            let ticket = self.writer.submit(Op::Touch { name: name.to_string(), t: now_unix });
+            self.writes.insert(ticket.0, Write::Touch);
+        }
+    }
 }
 
 /// The pool an account's group connects to: the account's pool with its credentials; the
@@ -107,6 +116,8 @@ impl Proxy {
             return Ok(());
         }
         let (mut book, report) = AccountBook::open(&self.cfg, self.waker.clone())?;
+        // The store may lack activity from before a crash; expiry allows for it.
+        book.table.watch_from(unix_now());
         log::info!(
             "accounts store {}: {} accounts ({} records{})",
             self.cfg.accounts.store,
@@ -288,14 +299,12 @@ impl Proxy {
     /// port's group when it has pools. `Err` when neither.
     pub(super) fn login_group(&mut self, id: MinerId, login: &str) -> Result<GroupId, crate::stratum::StratumError> {
         let port_group = self.miners[id.0].group;
+        let expire_after = self.cfg.accounts.expire_after_secs;
         if let Some(book) = self.accounts.as_mut()
             && let Some((group, name)) = book.group_for(login)
         {
             let name = name.to_string();
-            if book.table.touch(&name, unix_now()) {
-                let ticket = book.writer.submit(Op::Touch { name, t: unix_now() });
-                book.writes.insert(ticket.0, Write::Touch);
-            }
+            book.touch(&name, unix_now(), expire_after);
             return Ok(group);
         }
         if self.groups.get(port_group).is_some_and(|g| !g.pools.is_empty()) {
@@ -323,10 +332,7 @@ impl Proxy {
         let t = unix_now();
         let active: Vec<String> = book.groups.iter().filter(|(_, g)| busy.binary_search(g).is_ok()).map(|(n, _)| n.clone()).collect();
         for name in active {
-            if book.table.touch(&name, t) {
-                let ticket = book.writer.submit(Op::Touch { name, t });
-                book.writes.insert(ticket.0, Write::Touch);
-            }
+            book.touch(&name, t, after);
         }
         if after == 0 {
             return;
