@@ -1,6 +1,7 @@
 //! Accounts through one port: registration over the REST API, miners that log in with the
 //! returned name mining to their account's pool with its credentials, two accounts with
-//! two algorithms side by side, restarts, deletion, bad input, and a failed fsync.
+//! two algorithms side by side, restarts, deletion, bad input, a failed fsync, and the
+//! activity that `expire-after` counts.
 
 mod support;
 
@@ -213,4 +214,32 @@ fn a_port_with_its_own_pools_serves_unregistered_logins_there() {
     assert!(own.owns_job(&plain.job_id()));
     let (m, _) = login_as(&proxy, &name, &["rx/0"]);
     assert!(acct.owns_job(&m.job_id()), "accounts never share the port's upstream");
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+#[test]
+fn a_rig_leaving_is_its_accounts_last_activity() {
+    // Otherwise the once-a-minute activity check would see the rig's last minute late, and
+    // `expire-after` would count up to a minute of activity as idleness.
+    let store = store_path("leave");
+    let pool = MockPool::start(1000);
+    let mut cfg = accounts_config(&store);
+    cfg.accounts.expire_after_secs = 120;
+    let proxy = RunningProxy::start(cfg);
+    let name = register(&proxy, &pool.url(), "dave", "dave-pass");
+    let last_active = || {
+        let list = http_get(api(&proxy), "/api/v1/users", &auth()).json();
+        list.as_array().unwrap().iter().find(|a| a["name"] == name.as_str()).expect("listed")["last_active"].as_u64().unwrap()
+    };
+    let (m, reply) = login_as(&proxy, &name, &["rx/0"]);
+    assert!(reply["error"].is_null(), "{reply}");
+    let logged_in = last_active();
+    assert!(logged_in + 2 >= unix_now(), "the login is activity: {logged_in}");
+    // Leave in a later second than the login, so the two can be told apart.
+    assert!(wait_until(WAIT, || unix_now() > logged_in));
+    drop(m);
+    assert!(wait_until(WAIT, || last_active() > logged_in), "the rig leaving did not count as activity");
 }

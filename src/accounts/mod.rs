@@ -24,7 +24,7 @@
 //!    `accounts.delete(&name)` and answer 503 (never 201: the record may not be on disk).
 //!    If `durable` already, answer at once.
 //! 2. Miner login: `accounts.get(login)`; on activity (a login, each minute while the
-//!    account has miners) `if accounts.touch(name, now, every)
+//!    account has miners, a miner leaving) `if accounts.touch(name, now, every)
 //!    { writer.submit(Op::Touch { .. }) }`, which asks once per [`touch_persist_secs`]
 //!    per account (a minute to an hour), never per share.
 //! 3. Deletion and expiry: `accounts.delete(name)` then `Op::Delete`; `accounts.expired`

@@ -346,6 +346,15 @@ impl Proxy {
         }
     }
 
+    /// A logged-in miner of `group` left: if that is an account's, the account was active
+    /// until now. Without this the once-a-minute check would see its last minute late, and
+    /// a short `expire-after` would remove it up to a minute early.
+    pub(super) fn account_miner_left(&mut self, group: GroupId) {
+        let Some(name) = self.groups.get(group).and_then(|g| g.account.as_deref()) else { return };
+        let Some(book) = self.accounts.as_mut() else { return };
+        book.touch(name, unix_now(), self.cfg.accounts.expire_after_secs);
+    }
+
     /// Test hook: the store's next fsync fails, as a dying SD card's would.
     pub fn fail_next_store_sync(&self) {
         if let Some(book) = &self.accounts {
