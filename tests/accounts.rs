@@ -243,3 +243,44 @@ fn a_rig_leaving_is_its_accounts_last_activity() {
     drop(m);
     assert!(wait_until(WAIT, || last_active() > logged_in), "the rig leaving did not count as activity");
 }
+
+/// The `(worker, user)` labels of the `proxy_worker_accepted` series.
+fn worker_labels(metrics: &str) -> Vec<(String, String)> {
+    let label = |line: &str, key: &str| line.split(&format!("{key}=\"")).nth(1).and_then(|v| v.split('"').next()).unwrap_or("").to_string();
+    let mut out: Vec<(String, String)> =
+        metrics.lines().filter(|l| l.starts_with("proxy_worker_accepted{")).map(|l| (label(l, "worker"), label(l, "user"))).collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn metrics_label_an_account_logins_user_with_the_account_name() {
+    let store = store_path("labels");
+    let own = MockPool::start(1000);
+    let acct = MockPool::start(1000);
+    let mut cfg = accounts_config(&store);
+    cfg.pools = vec![pool(&own.url())];
+    let proxy = RunningProxy::start(cfg);
+    let name = register(&proxy, &acct.url(), "frank", "fp");
+    // No rig id: the worker is named after the whole login.
+    let login = |user: &str| {
+        let mut m = proxy.miner();
+        m.send("login", json!({"login": user, "pass": "x", "agent": "XMRig/6.26.0", "algo": ["rx/0"]}));
+        let reply = m.recv();
+        assert!(reply["error"].is_null(), "{user}: {reply}");
+        m.session = reply["result"]["id"].as_str().unwrap().to_string();
+        m.job = reply["result"]["job"].clone();
+        assert!(m.submit(1, 5000)["error"].is_null());
+        m
+    };
+    let _rigs = [login(&format!("{name}.rig1")), login(&name), login("WALLET.rig7+5000")];
+    let metrics = http_get(api(&proxy), "/metrics", &auth()).body;
+    let mut want = vec![
+        (format!("{name}.rig1"), name.clone()),
+        (name.clone(), name.clone()),
+        // Not an account: the login as the rig sent it, without its difficulty suffix.
+        ("WALLET.rig7".to_string(), "WALLET.rig7".to_string()),
+    ];
+    want.sort();
+    assert_eq!(worker_labels(&metrics), want, "{metrics}");
+}

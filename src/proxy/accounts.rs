@@ -97,6 +97,13 @@ pub(super) fn account_pool(a: &Account, cfg: &Config) -> PoolConfig {
     }
 }
 
+/// The `user` of the worker record (and of its `/metrics` series) for a miner of `group`
+/// logged in as `login_user`: the account's name for an account login (`NAME.rig1` mines
+/// for account `NAME`), else the login itself. Set at login; nothing is done per share.
+pub(super) fn worker_user<'a>(groups: &'a crate::pool::Groups, group: GroupId, login_user: &'a str) -> &'a str {
+    groups.account(group).unwrap_or(login_user)
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -350,7 +357,7 @@ impl Proxy {
     /// until now. Without this the once-a-minute check would see its last minute late, and
     /// a short `expire-after` would remove it up to a minute early.
     pub(super) fn account_miner_left(&mut self, group: GroupId) {
-        let Some(name) = self.groups.get(group).and_then(|g| g.account.as_deref()) else { return };
+        let Some(name) = self.groups.account(group) else { return };
         let Some(book) = self.accounts.as_mut() else { return };
         book.touch(name, unix_now(), self.cfg.accounts.expire_after_secs);
     }
