@@ -284,3 +284,41 @@ fn metrics_label_an_account_logins_user_with_the_account_name() {
     want.sort();
     assert_eq!(worker_labels(&metrics), want, "{metrics}");
 }
+
+#[test]
+fn api_v1_refusals_have_the_accounts_apis_shape_and_the_monitoring_api_keeps_xmrigs() {
+    let store = store_path("refusals");
+    let proxy = RunningProxy::start(accounts_config(&store));
+    let body = r#"{"pool":"a:1","user":"u","password":"p"}"#;
+    let refusals = [
+        http_send(api(&proxy), "POST", "/api/v1/users", body, ""),
+        http_send(api(&proxy), "POST", "/api/v1/users", body, "Authorization: Bearer wrong\r\n"),
+        http_get(api(&proxy), "/api/v1/users", ""),
+        http_send(api(&proxy), "DELETE", "/api/v1/users/0123456789abcdef", "", "Authorization: Bearer wrong\r\n"),
+    ];
+    for r in &refusals {
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert!(r.head.contains("WWW-Authenticate: Bearer"), "{}", r.head);
+        let v = r.json();
+        assert_eq!(v["name"], "", "{v}");
+        assert!(v.get("status").is_none(), "{v}");
+        let why = v["error"].as_str().unwrap();
+        assert!(why.contains("missing or wrong access token") && why.contains("Authorization: Bearer TOKEN"), "{why}");
+        assert!(!r.body.contains(TOKEN), "the token is never echoed");
+    }
+    // The xmrig-proxy endpoints answer exactly as xmrig-proxy does.
+    for path in ["/1/summary", "/2/workers", "/metrics", "/api/v1x"] {
+        let r = http_get(api(&proxy), path, "Authorization: Bearer wrong\r\n");
+        assert_eq!(r.status, 401, "{path}");
+        assert_eq!(r.body, "{\n    \"status\": 401,\n    \"error\": \"UNAUTHORIZED\"\n}", "{path}");
+    }
+    // A token that may read but not write: 403, in the accounts API's shape as well.
+    let mut cfg = accounts_config(&store_path("refusals-admin"));
+    cfg.http.admin_token = Some("admin-token-value".into());
+    let admin = RunningProxy::start(cfg);
+    let r = http_send(api(&admin), "POST", "/api/v1/users", body, &auth());
+    assert_eq!(r.status, 403, "{}", r.body);
+    let v = r.json();
+    assert!(v["name"] == "" && v["error"].as_str().unwrap().contains("admin-token"), "{v}");
+    assert_eq!(http_get(api(&admin), "/api/v1/users", &auth()).status, 200, "the access token still reads");
+}

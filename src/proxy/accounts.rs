@@ -112,8 +112,24 @@ fn reply(status: u16, body: Value) -> Reply {
     (status, "application/json", serde_json::to_vec_pretty(&body).unwrap_or_default())
 }
 
+/// An error in the accounts API's shape, `{"name": "", "error": why}`.
 fn refusal(status: u16, why: &str) -> Reply {
     reply(status, json!({"name": "", "error": why}))
+}
+
+/// Whether `path` belongs to the accounts API: `/api/v1` or below it.
+pub(super) fn is_accounts_path(path: &str) -> bool {
+    path.strip_prefix("/api/v1").is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// An accounts API request the access rules refused (401 or 403), answered in that API's
+/// shape so its clients parse one kind of error; the monitoring endpoints keep
+/// xmrig-proxy's `{"status", "error"}`.
+pub(super) fn denied(status: u16) -> Reply {
+    match status {
+        401 => refusal(401, "missing or wrong access token: send Authorization: Bearer TOKEN (the admin-token for writes when one is set)"),
+        _ => refusal(status, "writes need the admin-token, or the access-token with \"restricted\": false"),
+    }
 }
 
 impl Proxy {
@@ -149,16 +165,16 @@ impl Proxy {
 
     /// The `/api/v1` endpoints; `None` for other paths. The access token was checked.
     pub(super) fn accounts_api(&mut self, req: &Request, body: &[u8], may_write: bool, now: Instant) -> Option<Answer> {
-        let path = req.path.strip_prefix("/api/v1")?;
-        if !path.is_empty() && !path.starts_with('/') {
+        if !is_accounts_path(&req.path) {
             return None;
         }
+        let path = &req.path["/api/v1".len()..];
         if self.accounts.is_none() {
             return Some(Answer::Now(refusal(404, "accounts are not enabled on this proxy (\"accounts\": {\"enabled\": true})")));
         }
         let write = matches!(req.method.as_str(), "POST" | "DELETE" | "PUT");
         if write && !may_write {
-            return Some(Answer::Now(refusal(403, "writes need the admin-token, or the access-token with \"restricted\": false")));
+            return Some(Answer::Now(denied(403)));
         }
         Some(match (req.method.as_str(), path) {
             ("OPTIONS", _) => Answer::Now((204, "", Vec::new())),
@@ -376,5 +392,35 @@ impl Proxy {
             book.writer.submit(Op::Touch { name, t });
         }
         book.writer.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_accounts_api_is_api_v1_and_below_it() {
+        for path in ["/api/v1", "/api/v1/", "/api/v1/users", "/api/v1/users/0123456789abcdef"] {
+            assert!(is_accounts_path(path), "{path}");
+        }
+        for path in ["/api/v10", "/api/v1x/users", "/api/v2/users", "/1/summary", "/metrics", "/", "/api"] {
+            assert!(!is_accounts_path(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn refusals_by_the_access_rules_have_the_accounts_apis_shape() {
+        for status in [401, 403] {
+            let (got, kind, body) = denied(status);
+            assert_eq!((got, kind), (status, "application/json"));
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["name"], "", "{v}");
+            assert!(v.get("status").is_none(), "{v}");
+        }
+        let v: Value = serde_json::from_slice(&denied(401).2).unwrap();
+        assert!(v["error"].as_str().unwrap().contains("Authorization: Bearer"), "{v}");
+        let v: Value = serde_json::from_slice(&denied(403).2).unwrap();
+        assert!(v["error"].as_str().unwrap().contains("admin-token"), "{v}");
     }
 }
