@@ -1,6 +1,7 @@
 //! Accounts through one port: registration over the REST API, miners that log in with the
 //! returned name mining to their account's pool with its credentials, two accounts with
-//! two algorithms side by side, restarts, deletion, bad input, and a failed fsync.
+//! two algorithms side by side, restarts, deletion, bad input, a failed fsync, and the
+//! activity that `expire-after` counts.
 
 mod support;
 
@@ -213,4 +214,111 @@ fn a_port_with_its_own_pools_serves_unregistered_logins_there() {
     assert!(own.owns_job(&plain.job_id()));
     let (m, _) = login_as(&proxy, &name, &["rx/0"]);
     assert!(acct.owns_job(&m.job_id()), "accounts never share the port's upstream");
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+#[test]
+fn a_rig_leaving_is_its_accounts_last_activity() {
+    // Otherwise the once-a-minute activity check would see the rig's last minute late, and
+    // `expire-after` would count up to a minute of activity as idleness.
+    let store = store_path("leave");
+    let pool = MockPool::start(1000);
+    let mut cfg = accounts_config(&store);
+    cfg.accounts.expire_after_secs = 120;
+    let proxy = RunningProxy::start(cfg);
+    let name = register(&proxy, &pool.url(), "dave", "dave-pass");
+    let last_active = || {
+        let list = http_get(api(&proxy), "/api/v1/users", &auth()).json();
+        list.as_array().unwrap().iter().find(|a| a["name"] == name.as_str()).expect("listed")["last_active"].as_u64().unwrap()
+    };
+    let (m, reply) = login_as(&proxy, &name, &["rx/0"]);
+    assert!(reply["error"].is_null(), "{reply}");
+    let logged_in = last_active();
+    assert!(logged_in + 2 >= unix_now(), "the login is activity: {logged_in}");
+    // Leave in a later second than the login, so the two can be told apart.
+    assert!(wait_until(WAIT, || unix_now() > logged_in));
+    drop(m);
+    assert!(wait_until(WAIT, || last_active() > logged_in), "the rig leaving did not count as activity");
+}
+
+/// The `(worker, user)` labels of the `proxy_worker_accepted` series.
+fn worker_labels(metrics: &str) -> Vec<(String, String)> {
+    let label = |line: &str, key: &str| line.split(&format!("{key}=\"")).nth(1).and_then(|v| v.split('"').next()).unwrap_or("").to_string();
+    let mut out: Vec<(String, String)> =
+        metrics.lines().filter(|l| l.starts_with("proxy_worker_accepted{")).map(|l| (label(l, "worker"), label(l, "user"))).collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn metrics_label_an_account_logins_user_with_the_account_name() {
+    let store = store_path("labels");
+    let own = MockPool::start(1000);
+    let acct = MockPool::start(1000);
+    let mut cfg = accounts_config(&store);
+    cfg.pools = vec![pool(&own.url())];
+    let proxy = RunningProxy::start(cfg);
+    let name = register(&proxy, &acct.url(), "frank", "fp");
+    // No rig id: the worker is named after the whole login.
+    let login = |user: &str| {
+        let mut m = proxy.miner();
+        m.send("login", json!({"login": user, "pass": "x", "agent": "XMRig/6.26.0", "algo": ["rx/0"]}));
+        let reply = m.recv();
+        assert!(reply["error"].is_null(), "{user}: {reply}");
+        m.session = reply["result"]["id"].as_str().unwrap().to_string();
+        m.job = reply["result"]["job"].clone();
+        assert!(m.submit(1, 5000)["error"].is_null());
+        m
+    };
+    let _rigs = [login(&format!("{name}.rig1")), login(&name), login("WALLET.rig7+5000")];
+    let metrics = http_get(api(&proxy), "/metrics", &auth()).body;
+    let mut want = vec![
+        (format!("{name}.rig1"), name.clone()),
+        (name.clone(), name.clone()),
+        // Not an account: the login as the rig sent it, without its difficulty suffix.
+        ("WALLET.rig7".to_string(), "WALLET.rig7".to_string()),
+    ];
+    want.sort();
+    assert_eq!(worker_labels(&metrics), want, "{metrics}");
+}
+
+#[test]
+fn api_v1_refusals_have_the_accounts_apis_shape_and_the_monitoring_api_keeps_xmrigs() {
+    let store = store_path("refusals");
+    let proxy = RunningProxy::start(accounts_config(&store));
+    let body = r#"{"pool":"a:1","user":"u","password":"p"}"#;
+    let refusals = [
+        http_send(api(&proxy), "POST", "/api/v1/users", body, ""),
+        http_send(api(&proxy), "POST", "/api/v1/users", body, "Authorization: Bearer wrong\r\n"),
+        http_get(api(&proxy), "/api/v1/users", ""),
+        http_send(api(&proxy), "DELETE", "/api/v1/users/0123456789abcdef", "", "Authorization: Bearer wrong\r\n"),
+    ];
+    for r in &refusals {
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert!(r.head.contains("WWW-Authenticate: Bearer"), "{}", r.head);
+        let v = r.json();
+        assert_eq!(v["name"], "", "{v}");
+        assert!(v.get("status").is_none(), "{v}");
+        let why = v["error"].as_str().unwrap();
+        assert!(why.contains("missing or wrong access token") && why.contains("Authorization: Bearer TOKEN"), "{why}");
+        assert!(!r.body.contains(TOKEN), "the token is never echoed");
+    }
+    // The xmrig-proxy endpoints answer exactly as xmrig-proxy does.
+    for path in ["/1/summary", "/2/workers", "/metrics", "/api/v1x"] {
+        let r = http_get(api(&proxy), path, "Authorization: Bearer wrong\r\n");
+        assert_eq!(r.status, 401, "{path}");
+        assert_eq!(r.body, "{\n    \"status\": 401,\n    \"error\": \"UNAUTHORIZED\"\n}", "{path}");
+    }
+    // A token that may read but not write: 403, in the accounts API's shape as well.
+    let mut cfg = accounts_config(&store_path("refusals-admin"));
+    cfg.http.admin_token = Some("admin-token-value".into());
+    let admin = RunningProxy::start(cfg);
+    let r = http_send(api(&admin), "POST", "/api/v1/users", body, &auth());
+    assert_eq!(r.status, 403, "{}", r.body);
+    let v = r.json();
+    assert!(v["name"] == "" && v["error"].as_str().unwrap().contains("admin-token"), "{v}");
+    assert_eq!(http_get(api(&admin), "/api/v1/users", &auth()).status, 200, "the access token still reads");
 }

@@ -276,6 +276,10 @@ fn both_dialects_on_one_port_each_to_its_own_pool_and_pinned_ports() {
     assert!(xm.login_as(&b)["error"].is_null());
     assert!(xm.submit(1, 5000)["error"].is_null());
     assert_eq!((v1.submits().len(), cn.submits().len()), (1, 1));
+    // The v1 rig's worker series name its account, not the whole login, as `user`.
+    let metrics = http_get(api, "/metrics", "Authorization: Bearer t\r\n").body;
+    let labels = format!("worker=\"{a}.rig1\",user=\"{a}\",");
+    assert!(metrics.lines().any(|l| l.starts_with("proxy_worker_accepted{") && l.contains(&labels)), "{metrics}");
     // A v1 miner naming a CryptoNote account gets a clear refusal.
     let mut wrong = V1Miner::connect(proxy.addr);
     wrong.subscribe();

@@ -23,10 +23,13 @@
 //!    `accounts.mark_durable(&name)` and answer 201 with [`registered_json`]; `Err` ->
 //!    `accounts.delete(&name)` and answer 503 (never 201: the record may not be on disk).
 //!    If `durable` already, answer at once.
-//! 2. Miner login: `accounts.get(login)`; on activity `if accounts.touch(name, now)
-//!    { writer.submit(Op::Touch { .. }) }`, which asks at most once an hour per account.
+//! 2. Miner login: `accounts.get(login)`; on activity (a login, each minute while the
+//!    account has miners, a miner leaving) `if accounts.touch(name, now, every)
+//!    { writer.submit(Op::Touch { .. }) }`, which asks once per [`touch_persist_secs`]
+//!    per account (a minute to an hour), never per share.
 //! 3. Deletion and expiry: `accounts.delete(name)` then `Op::Delete`; `accounts.expired`
-//!    lists candidates for an `expire-after` setting.
+//!    lists candidates for an `expire-after` setting, never counting idleness from before
+//!    `accounts.watch_from(start)` by more than the store can have missed.
 //! 4. Shutdown: submit the touches from [`Accounts::take_unpersisted_touches`], then drop
 //!    the writer, which finishes what is queued.
 
@@ -43,8 +46,29 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
 
-/// A persisted touch older than this is renewed; newer activity stays in memory only.
-pub const TOUCH_PERSIST_SECS: u64 = 3600;
+/// The longest interval between written touches of an account with miners (the only
+/// interval in versions before [`touch_persist_secs`]).
+pub const TOUCH_PERSIST_MAX_SECS: u64 = 3600;
+
+/// The shortest interval between written touches of one account.
+pub const TOUCH_PERSIST_MIN_SECS: u64 = 60;
+
+/// How much activity a crash can lose: everything after the last written touch, which is at
+/// most one persist interval (an hour at most, in this version and older ones) plus the
+/// minute between the loop's activity checks plus a write in flight. Twice the hour bounds
+/// it with room to spare.
+pub const UNSAVED_ACTIVITY_MAX_SECS: u64 = 2 * TOUCH_PERSIST_MAX_SECS;
+
+/// How often a busy account's activity is written, for an `expire-after` of
+/// `expire_after_secs` (0 = off): a quarter of it, between a minute and an hour. So what a
+/// crash loses is a small part of the window, while a farm's touches stay one small write
+/// per account per interval, never one per share.
+pub fn touch_persist_secs(expire_after_secs: u64) -> u64 {
+    if expire_after_secs == 0 {
+        return TOUCH_PERSIST_MAX_SECS;
+    }
+    (expire_after_secs / 4).clamp(TOUCH_PERSIST_MIN_SECS, TOUCH_PERSIST_MAX_SECS)
+}
 
 /// One registered account.
 #[derive(Clone, PartialEq, Eq)]
@@ -105,6 +129,9 @@ struct Entry {
 pub struct Accounts {
     by_name: HashMap<String, Entry>,
     by_credentials: HashMap<Credentials, String>,
+    /// Unix seconds since when this process has seen all activity (0: always). Activity
+    /// before it may be missing from the store after a crash; see [`Accounts::expired`].
+    watched_since: u64,
     /// State for names when `/dev/urandom` cannot be read; 0 until first needed.
     fallback: u64,
 }
@@ -170,11 +197,12 @@ impl Accounts {
     }
 
     /// Records miner activity. Returns true when the store should be told (submit
-    /// `Op::Touch { name, t: now_unix }`): the last persisted activity is an hour old.
-    pub fn touch(&mut self, name: &str, now_unix: u64) -> bool {
+    /// `Op::Touch { name, t: now_unix }`): the last persisted activity is `persist_every`
+    /// seconds old (see [`touch_persist_secs`]).
+    pub fn touch(&mut self, name: &str, now_unix: u64, persist_every: u64) -> bool {
         let Some(e) = self.by_name.get_mut(name) else { return false };
         e.account.last_active = e.account.last_active.max(now_unix);
-        if e.durable && now_unix >= e.persisted_active.saturating_add(TOUCH_PERSIST_SECS) {
+        if e.durable && now_unix >= e.persisted_active.saturating_add(persist_every) {
             e.persisted_active = now_unix;
             return true;
         }
@@ -195,8 +223,21 @@ impl Accounts {
         out
     }
 
-    /// Durable accounts idle for at least `after_secs` (counted from the registration if
-    /// never used), sorted by name. `after_secs == 0` means expiry is off: none.
+    /// From now on this process sees every miner's activity: called once the table is
+    /// loaded from the store, before miners are served.
+    pub fn watch_from(&mut self, now_unix: u64) {
+        self.watched_since = now_unix;
+    }
+
+    /// Durable accounts idle for at least `after_secs`, sorted by name. `after_secs == 0`
+    /// means expiry is off: none.
+    ///
+    /// Idleness counts from the last activity (the registration if never used), but from
+    /// no earlier than [`Accounts::watch_from`]'s moment while that is within
+    /// [`UNSAVED_ACTIVITY_MAX_SECS`] of the stored activity: after a crash the store may
+    /// miss the activity since its last written touch, and an account cannot be judged
+    /// idle for longer than we have been watching it. The bound keeps restarts more
+    /// frequent than `after_secs` from postponing expiry forever.
     pub fn expired(&self, now_unix: u64, after_secs: u64) -> Vec<String> {
         if after_secs == 0 {
             return Vec::new();
@@ -204,11 +245,17 @@ impl Accounts {
         let mut out: Vec<String> = self
             .by_name
             .values()
-            .filter(|e| e.durable && now_unix.saturating_sub(e.account.last_active.max(e.account.created)) >= after_secs)
+            .filter(|e| e.durable && now_unix.saturating_sub(self.idle_since(&e.account)) >= after_secs)
             .map(|e| e.account.name.clone())
             .collect();
         out.sort();
         out
+    }
+
+    /// The moment an account's idleness is counted from (see [`Accounts::expired`]).
+    fn idle_since(&self, a: &Account) -> u64 {
+        let known = a.last_active.max(a.created);
+        known.max(self.watched_since.min(known.saturating_add(UNSAVED_ACTIVITY_MAX_SECS)))
     }
 
     /// Every account, durable or not, in no particular order.
@@ -359,22 +406,36 @@ mod tests {
     }
 
     #[test]
-    fn touches_update_activity_and_ask_to_persist_hourly() {
+    fn touches_update_activity_and_ask_to_persist_once_per_interval() {
+        const H: u64 = TOUCH_PERSIST_MAX_SECS;
         let mut t = Accounts::new();
         let r = t.register(reg("p:1", "u", "pw"), 1000);
-        assert!(!t.touch(&r.name, 1000 + TOUCH_PERSIST_SECS), "not on disk yet: nothing to persist");
+        assert!(!t.touch(&r.name, 1000 + H, H), "not on disk yet: nothing to persist");
         t.mark_durable(&r.name);
-        assert!(t.touch(&r.name, 1000 + TOUCH_PERSIST_SECS), "an hour after registration");
-        assert!(!t.touch(&r.name, 1000 + TOUCH_PERSIST_SECS + 10), "again within the hour");
-        assert_eq!(t.get(&r.name).unwrap().last_active, 1000 + TOUCH_PERSIST_SECS + 10);
-        assert!(!t.touch(&r.name, 5), "time going back neither persists nor rewinds");
-        assert_eq!(t.get(&r.name).unwrap().last_active, 1000 + TOUCH_PERSIST_SECS + 10);
-        assert!(t.touch(&r.name, 1000 + 2 * TOUCH_PERSIST_SECS));
-        assert!(!t.touch("nobody", 1));
+        assert!(t.touch(&r.name, 1000 + H, H), "an interval after registration");
+        assert!(!t.touch(&r.name, 1000 + H + 10, H), "again within the interval");
+        assert_eq!(t.get(&r.name).unwrap().last_active, 1000 + H + 10);
+        assert!(!t.touch(&r.name, 5, H), "time going back neither persists nor rewinds");
+        assert_eq!(t.get(&r.name).unwrap().last_active, 1000 + H + 10);
+        assert!(t.touch(&r.name, 1000 + 2 * H, H));
+        assert!(!t.touch("nobody", 1, H));
 
-        assert!(!t.touch(&r.name, 1000 + 2 * TOUCH_PERSIST_SECS + 7));
-        assert_eq!(t.take_unpersisted_touches(), vec![(r.name.clone(), 1000 + 2 * TOUCH_PERSIST_SECS + 7)]);
+        assert!(!t.touch(&r.name, 1000 + 2 * H + 7, H));
+        assert_eq!(t.take_unpersisted_touches(), vec![(r.name.clone(), 1000 + 2 * H + 7)]);
         assert!(t.take_unpersisted_touches().is_empty(), "taken once");
+        // A shorter interval asks sooner.
+        assert!(!t.touch(&r.name, 1000 + 2 * H + 66, 60));
+        assert!(t.touch(&r.name, 1000 + 2 * H + 67, 60));
+    }
+
+    #[test]
+    fn touches_are_persisted_a_quarter_of_expire_after_apart_within_a_minute_and_an_hour() {
+        assert_eq!(touch_persist_secs(0), 3600, "expiry off: hourly, for the API's last_active");
+        assert_eq!(touch_persist_secs(120), 60);
+        assert_eq!(touch_persist_secs(1), 60);
+        assert_eq!(touch_persist_secs(1200), 300);
+        assert_eq!(touch_persist_secs(86_400), 3600);
+        assert_eq!(touch_persist_secs(u64::MAX), 3600);
     }
 
     #[test]
@@ -383,7 +444,7 @@ mod tests {
         let idle = durable(&mut t, reg("p:1", "idle", "pw"), 1000);
         let busy = durable(&mut t, reg("p:1", "busy", "pw"), 1000);
         let pending = t.register(reg("p:1", "pending", "pw"), 1000).name;
-        t.touch(&busy, 5000);
+        t.touch(&busy, 5000, 60);
         assert!(t.expired(1099, 100).is_empty());
         assert_eq!(t.expired(1100, 100), vec![idle.clone()], "pending registrations never expire");
         let mut both = vec![idle.clone(), busy.clone()];
@@ -391,6 +452,45 @@ mod tests {
         assert_eq!(t.expired(5100, 100), both);
         assert!(t.expired(u64::MAX, 0).is_empty(), "0 = expiry off");
         assert!(t.get(&pending).is_some());
+    }
+
+    /// The tester's crash: `expire-after` 120, registered at 1000, mined until 1240 with
+    /// only the registration on disk, `kill -9` at 1240, restarted at 1241. It must live
+    /// until 120 s after 1241 at least.
+    #[test]
+    fn after_a_restart_idleness_counts_from_no_earlier_than_the_start() {
+        let mut t = Accounts::new();
+        let name = durable(&mut t, reg("p:1", "u", "pw"), 1000);
+        // What the store gives back: the account as registered, never touched.
+        t.watch_from(1241);
+        assert!(t.expired(1241 + 63, 120).is_empty(), "63 s after the restart is not 120 s of idleness");
+        assert!(t.expired(1241 + 119, 120).is_empty());
+        assert_eq!(t.expired(1241 + 120, 120), vec![name.clone()], "120 s of watching with no activity");
+        // Activity after the start counts as usual.
+        t.touch(&name, 1300, 60);
+        assert!(t.expired(1419, 120).is_empty());
+        assert_eq!(t.expired(1420, 120), vec![name.clone()]);
+    }
+
+    #[test]
+    fn a_restart_postpones_expiry_only_by_what_a_crash_can_have_lost() {
+        let mut t = Accounts::new();
+        let long_idle = durable(&mut t, reg("p:1", "a", "pw"), 1000);
+        let recent = durable(&mut t, reg("p:1", "b", "pw"), 1000);
+        // Restarted a day later: `long_idle`'s last written activity is far older than
+        // anything a crash can have lost, so its idleness still counts from then (plus the
+        // bound), not from the restart. Restarts more often than `expire-after` do not keep
+        // an abandoned account alive forever.
+        let start = 1000 + 86_400;
+        t.touch(&recent, start - 600, 3600);
+        t.watch_from(start);
+        let week = 7 * 86_400;
+        assert_eq!(t.expired(1000 + UNSAVED_ACTIVITY_MAX_SECS + week, week), vec![long_idle.clone()]);
+        assert!(t.expired(1000 + UNSAVED_ACTIVITY_MAX_SECS + week - 1, week).is_empty());
+        // `recent` was last seen within the bound of the start: counted from the start.
+        assert!(t.expired(start + 119, 120).contains(&long_idle));
+        assert!(!t.expired(start + 119, 120).contains(&recent));
+        assert!(t.expired(start + 120, 120).contains(&recent));
     }
 
     #[test]

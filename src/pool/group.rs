@@ -248,6 +248,12 @@ impl Groups {
         Some(g)
     }
 
+    /// The account group `id` was made for (see [`Groups::add_account`]); `None` for a
+    /// config group or no group.
+    pub fn account(&self, id: GroupId) -> Option<&str> {
+        self.get(id)?.account.as_deref()
+    }
+
     /// The group called `name`.
     pub fn find(&self, name: &str) -> Option<GroupId> {
         self.by_name.get(name).copied()
@@ -373,10 +379,13 @@ mod tests {
         let id = g.add_account("0123456789abcdef", PoolConfig { user: "acct".into(), ..PoolConfig::new("p:1") }, 0).unwrap();
         assert_eq!(g.get(id).unwrap().name.as_ref(), "account:0123456789abcdef");
         assert_eq!(g.get(id).unwrap().account.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(g.account(id), Some("0123456789abcdef"));
+        assert_eq!(g.account(crate::DEFAULT_GROUP), None);
         assert_eq!(g.reconfigure(&[pool("b:1", "default", None)], 1), vec![crate::DEFAULT_GROUP]);
         assert_eq!(g.get(id).unwrap().pools[0].user, "acct", "the account's pool is its own");
         assert!(g.remove(id).is_some());
         assert!(g.get(id).is_none() && g.find("account:0123456789abcdef").is_none());
+        assert_eq!(g.account(id), None);
     }
 
     #[test]

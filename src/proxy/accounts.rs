@@ -72,6 +72,15 @@ impl AccountBook {
     pub(super) fn table(&self) -> &Accounts {
         &self.table
     }
+
+    /// Miner activity on account `name`, kept in memory; written to the store once per
+    /// persist interval (see [`accounts::touch_persist_secs`]), never per share.
+    fn touch(&mut self, name: &str, now_unix: u64, expire_after_secs: u64) {
+        if self.table.touch(name, now_unix, accounts::touch_persist_secs(expire_after_secs)) {
+            let ticket = self.writer.submit(Op::Touch { name: name.to_string(), t: now_unix });
+            self.writes.insert(ticket.0, Write::Touch);
+        }
+    }
 }
 
 /// The pool an account's group connects to: the account's pool with its credentials; the
@@ -88,6 +97,13 @@ pub(super) fn account_pool(a: &Account, cfg: &Config) -> PoolConfig {
     }
 }
 
+/// The `user` of the worker record (and of its `/metrics` series) for a miner of `group`
+/// logged in as `login_user`: the account's name for an account login (`NAME.rig1` mines
+/// for account `NAME`), else the login itself. Set at login; nothing is done per share.
+pub(super) fn worker_user<'a>(groups: &'a crate::pool::Groups, group: GroupId, login_user: &'a str) -> &'a str {
+    groups.account(group).unwrap_or(login_user)
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -96,8 +112,24 @@ fn reply(status: u16, body: Value) -> Reply {
     (status, "application/json", serde_json::to_vec_pretty(&body).unwrap_or_default())
 }
 
+/// An error in the accounts API's shape, `{"name": "", "error": why}`.
 fn refusal(status: u16, why: &str) -> Reply {
     reply(status, json!({"name": "", "error": why}))
+}
+
+/// Whether `path` belongs to the accounts API: `/api/v1` or below it.
+pub(super) fn is_accounts_path(path: &str) -> bool {
+    path.strip_prefix("/api/v1").is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// An accounts API request the access rules refused (401 or 403), answered in that API's
+/// shape so its clients parse one kind of error; the monitoring endpoints keep
+/// xmrig-proxy's `{"status", "error"}`.
+pub(super) fn denied(status: u16) -> Reply {
+    match status {
+        401 => refusal(401, "missing or wrong access token: send Authorization: Bearer TOKEN (the admin-token for writes when one is set)"),
+        _ => refusal(status, "writes need the admin-token, or the access-token with \"restricted\": false"),
+    }
 }
 
 impl Proxy {
@@ -107,6 +139,8 @@ impl Proxy {
             return Ok(());
         }
         let (mut book, report) = AccountBook::open(&self.cfg, self.waker.clone())?;
+        // The store may lack activity from before a crash; expiry allows for it.
+        book.table.watch_from(unix_now());
         log::info!(
             "accounts store {}: {} accounts ({} records{})",
             self.cfg.accounts.store,
@@ -131,16 +165,16 @@ impl Proxy {
 
     /// The `/api/v1` endpoints; `None` for other paths. The access token was checked.
     pub(super) fn accounts_api(&mut self, req: &Request, body: &[u8], may_write: bool, now: Instant) -> Option<Answer> {
-        let path = req.path.strip_prefix("/api/v1")?;
-        if !path.is_empty() && !path.starts_with('/') {
+        if !is_accounts_path(&req.path) {
             return None;
         }
+        let path = &req.path["/api/v1".len()..];
         if self.accounts.is_none() {
             return Some(Answer::Now(refusal(404, "accounts are not enabled on this proxy (\"accounts\": {\"enabled\": true})")));
         }
         let write = matches!(req.method.as_str(), "POST" | "DELETE" | "PUT");
         if write && !may_write {
-            return Some(Answer::Now(refusal(403, "writes need the admin-token, or the access-token with \"restricted\": false")));
+            return Some(Answer::Now(denied(403)));
         }
         Some(match (req.method.as_str(), path) {
             ("OPTIONS", _) => Answer::Now((204, "", Vec::new())),
@@ -288,14 +322,12 @@ impl Proxy {
     /// port's group when it has pools. `Err` when neither.
     pub(super) fn login_group(&mut self, id: MinerId, login: &str) -> Result<GroupId, crate::stratum::StratumError> {
         let port_group = self.miners[id.0].group;
+        let expire_after = self.cfg.accounts.expire_after_secs;
         if let Some(book) = self.accounts.as_mut()
             && let Some((group, name)) = book.group_for(login)
         {
             let name = name.to_string();
-            if book.table.touch(&name, unix_now()) {
-                let ticket = book.writer.submit(Op::Touch { name, t: unix_now() });
-                book.writes.insert(ticket.0, Write::Touch);
-            }
+            book.touch(&name, unix_now(), expire_after);
             return Ok(group);
         }
         if self.groups.get(port_group).is_some_and(|g| !g.pools.is_empty()) {
@@ -323,10 +355,7 @@ impl Proxy {
         let t = unix_now();
         let active: Vec<String> = book.groups.iter().filter(|(_, g)| busy.binary_search(g).is_ok()).map(|(n, _)| n.clone()).collect();
         for name in active {
-            if book.table.touch(&name, t) {
-                let ticket = book.writer.submit(Op::Touch { name, t });
-                book.writes.insert(ticket.0, Write::Touch);
-            }
+            book.touch(&name, t, after);
         }
         if after == 0 {
             return;
@@ -338,6 +367,15 @@ impl Proxy {
             let ticket = book.writer.submit(Op::Delete { name: name.clone() });
             book.writes.insert(ticket.0, Write::Delete(name));
         }
+    }
+
+    /// A logged-in miner of `group` left: if that is an account's, the account was active
+    /// until now. Without this the once-a-minute check would see its last minute late, and
+    /// a short `expire-after` would remove it up to a minute early.
+    pub(super) fn account_miner_left(&mut self, group: GroupId) {
+        let Some(name) = self.groups.account(group) else { return };
+        let Some(book) = self.accounts.as_mut() else { return };
+        book.touch(name, unix_now(), self.cfg.accounts.expire_after_secs);
     }
 
     /// Test hook: the store's next fsync fails, as a dying SD card's would.
@@ -354,5 +392,35 @@ impl Proxy {
             book.writer.submit(Op::Touch { name, t });
         }
         book.writer.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_accounts_api_is_api_v1_and_below_it() {
+        for path in ["/api/v1", "/api/v1/", "/api/v1/users", "/api/v1/users/0123456789abcdef"] {
+            assert!(is_accounts_path(path), "{path}");
+        }
+        for path in ["/api/v10", "/api/v1x/users", "/api/v2/users", "/1/summary", "/metrics", "/", "/api"] {
+            assert!(!is_accounts_path(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn refusals_by_the_access_rules_have_the_accounts_apis_shape() {
+        for status in [401, 403] {
+            let (got, kind, body) = denied(status);
+            assert_eq!((got, kind), (status, "application/json"));
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["name"], "", "{v}");
+            assert!(v.get("status").is_none(), "{v}");
+        }
+        let v: Value = serde_json::from_slice(&denied(401).2).unwrap();
+        assert!(v["error"].as_str().unwrap().contains("Authorization: Bearer"), "{v}");
+        let v: Value = serde_json::from_slice(&denied(403).2).unwrap();
+        assert!(v["error"].as_str().unwrap().contains("admin-token"), "{v}");
     }
 }

@@ -6,7 +6,7 @@
 
 use super::Proxy;
 use super::access::{self, Access};
-use super::accounts::Answer;
+use super::accounts::{self, Answer};
 use super::miner::MinerState;
 use crate::GroupId;
 use crate::config::{Mode, WorkersMode};
@@ -49,11 +49,13 @@ pub fn rss_bytes() -> u64 {
 }
 
 impl Proxy {
-    /// Routes one request: access first (see `access.rs`), then the accounts API (which
-    /// may have to wait for the disk), then the monitoring endpoints.
+    /// Routes one request: access first (see `access.rs`; a refusal takes the shape of the
+    /// API asked), then the accounts API (which may have to wait for the disk), then the
+    /// monitoring endpoints.
     pub(super) fn route(&mut self, req: &Request, body: &[u8], now: Instant) -> Answer {
         let write = match access::decide(&self.cfg.http, &req.method, &req.path, req.authorization.as_deref()) {
             Access::Page => return Answer::Now((200, "text/html; charset=utf-8", self.dashboard())),
+            Access::Denied(status) if accounts::is_accounts_path(&req.path) => return Answer::Now(accounts::denied(status)),
             Access::Denied(status) => return Answer::Now(error(status)),
             Access::Read => false,
             Access::Write => true,

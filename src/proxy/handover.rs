@@ -27,6 +27,7 @@
 //! Pool connections over TLS and ones still connecting are opened again by the new process
 //! (their miners get the new session's job, as after a failover).
 
+use super::accounts::worker_user;
 use super::miner::{CnMiner, Identity, Miner, MinerState, Proto, V1Miner};
 use super::upstream::{Link, PoolProto};
 use super::{MAX_MINER_OUT, MAX_POOL_OUT, Proxy, Route};
@@ -509,7 +510,7 @@ impl Proxy {
                     verdicts: *verdicts,
                 };
                 if let Some(name) = &m.worker {
-                    let w = proxy.workers.attach(name, user, m.peer.ip(), clock);
+                    let w = proxy.workers.attach(name, worker_user(&proxy.groups, group, user), m.peer.ip(), clock);
                     miner.set_worker(w);
                 }
                 miner.identity = Some(Box::new(identity));

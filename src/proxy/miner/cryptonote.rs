@@ -3,6 +3,7 @@
 //! login reply carries the first job.
 
 use super::{Delivery, Identity, Miner, MinerState, Proto, constant_time_eq};
+use crate::proxy::accounts::worker_user;
 use crate::proxy::{Proxy, Route, custom_diff};
 use crate::splitter::vardiff::VardiffConfig;
 use crate::splitter::{Mapper, Pending};
@@ -147,7 +148,8 @@ impl Proxy {
         let clock = self.clock(now);
         let peer_ip = self.miners[id.0].peer.ip();
         let fields = LoginFields { user, pass: &login.pass, agent: &login.agent, rig_id: login.rigid.as_deref(), ip: peer_ip, custom_diff };
-        let worker = self.workers.name_for(&fields).and_then(|name| self.workers.attach(&name, user, peer_ip, clock));
+        let shown_user = worker_user(&self.groups, group, user);
+        let worker = self.workers.name_for(&fields).and_then(|name| self.workers.attach(&name, shown_user, peer_ip, clock));
         if let Some(w) = worker {
             self.note_worker_pool(w, assigned.upstream);
         }

@@ -429,8 +429,11 @@ impl Proxy {
                 let clock = self.clock(now);
                 self.workers.detach(w, clock);
             }
-            if miner.identity.is_some() && self.access_log.is_enabled() {
-                self.log_close(miner.peer, miner.user(), miner.conn.rx, miner.conn.tx);
+            if miner.identity.is_some() {
+                self.account_miner_left(miner.group);
+                if self.access_log.is_enabled() {
+                    self.log_close(miner.peer, miner.user(), miner.conn.rx, miner.conn.tx);
+                }
             }
             if let Some(to) = miner.moving.as_ref().and_then(|m| m.to)
                 && let Some((uid, link)) = self.splitter.release(to.upstream(), to.slot, id, now)

@@ -9,6 +9,7 @@
 //! it takes its seat, with that prefix, on an upstream of its account or port group.
 
 use super::{Delivery, Identity, Miner, MinerState, Proto, constant_time_eq};
+use crate::proxy::accounts::worker_user;
 use crate::proxy::{Proxy, Route, custom_diff};
 use crate::splitter::v1::V1Split;
 use crate::splitter::vardiff::VardiffConfig;
@@ -281,7 +282,8 @@ impl Proxy {
         let peer_ip = self.miners[id.0].peer.ip();
         let agent = v1(&mut self.miners[id.0]).map(|v| v.agent.clone()).unwrap_or_default();
         let fields = LoginFields { user, pass, agent: &agent, rig_id: None, ip: peer_ip, custom_diff: custom };
-        let worker = self.workers.name_for(&fields).and_then(|name| self.workers.attach(&name, user, peer_ip, clock));
+        let shown_user = worker_user(&self.groups, group, user);
+        let worker = self.workers.name_for(&fields).and_then(|name| self.workers.attach(&name, shown_user, peer_ip, clock));
         if let Some(w) = worker {
             self.note_worker_pool(w, route.upstream());
         }

@@ -45,7 +45,8 @@ pub struct Worker {
     pub rejected: u32,
     /// Shares the proxy refused (stops at `u32::MAX`).
     pub invalid: u32,
-    /// User of the last login, in [`Workers`]' shared strings.
+    /// User of the last login as the metrics show it (an account login's account name),
+    /// in [`Workers`]' shared strings.
     user: u32,
     /// Address of the last login; IPv4 as its IPv6-mapped form.
     ip: [u8; 16],
@@ -196,7 +197,7 @@ impl Workers {
         self.records.get_mut(key)
     }
 
-    /// The user of `w`'s last login.
+    /// The user of `w`'s last login, as given to [`Workers::attach`].
     pub fn user(&self, w: &Worker) -> &str {
         self.users.get(w.user)
     }
