@@ -16,6 +16,7 @@
 
 use super::miner::MinerState;
 use super::{Proxy, Route};
+use crate::logs::Topic;
 use crate::splitter::Alone;
 use crate::stats::workers::{FLAG_NO_NICEHASH, FLAG_QUARANTINED};
 use crate::{MinerId, UpstreamId};
@@ -66,12 +67,10 @@ impl Proxy {
         let first = note.no_nicehash_until.is_none();
         note.no_nicehash_until = Some(now + REMEMBER_NO_NICEHASH);
         if self.move_alone(id, Alone::NoNiceHash, now) && first {
-            let m = &self.miners[id.0];
-            log::info!(
-                "miner {} ({}): its shares ignore the NiceHash byte; moved to a pool connection of its own",
-                m.peer,
-                key.replace('\n', "/")
-            );
+            let (peer, rig) = (self.miners[id.0].peer, key.replace('\n', "/"));
+            if self.log_limiter.admit(Topic::NoNiceHash, "its shares ignore the NiceHash byte", format_args!("{peer} ({rig})"), now) {
+                log::info!("miner {peer} ({rig}): its shares ignore the NiceHash byte; moved to a pool connection of its own");
+            }
         }
     }
 
@@ -90,12 +89,15 @@ impl Proxy {
         v.clear();
         let alone = m.route.and_then(|r| self.splitter.get(r.upstream())).and_then(|u| u.alone);
         let (peer, key) = (m.peer, self.key_of(id).unwrap_or_default());
+        let rig = key.replace('\n', "/");
         if alone == Some(Alone::Quarantine) {
-            log::warn!(
-                "miner {peer} ({}): the pool still rejects its shares on its own connection; closed and refused for {} s",
-                key.replace('\n', "/"),
-                q.cooldown_secs
-            );
+            let why = "closed and refused: the pool still rejects its shares on its own connection";
+            if self.log_limiter.admit(Topic::RigSetApart, why, format_args!("{peer} ({rig})"), now) {
+                log::warn!(
+                    "miner {peer} ({rig}): the pool still rejects its shares on its own connection; closed and refused for {} s",
+                    q.cooldown_secs
+                );
+            }
             if self.rig_notes.len() < MAX_NOTES || self.rig_notes.contains_key(&key) {
                 let note = self.rig_notes.entry(key).or_insert(RigNote { no_nicehash_until: None, refused_until: None });
                 note.refused_until = Some(now + Duration::from_secs(q.cooldown_secs));
@@ -103,10 +105,12 @@ impl Proxy {
             self.rigs_refused += 1;
             return self.close_miner(id, "quarantine: too many shares rejected by the pool");
         }
-        if self.move_alone(id, Alone::Quarantine, now) {
+        let why = "moved to a pool connection of its own: the pool rejects its shares";
+        if self.move_alone(id, Alone::Quarantine, now)
+            && self.log_limiter.admit(Topic::RigSetApart, why, format_args!("{peer} ({rig})"), now)
+        {
             log::warn!(
-                "miner {peer} ({}): {} of its last {} shares rejected by the pool; moved to a pool connection of its own",
-                key.replace('\n', "/"),
+                "miner {peer} ({rig}): {} of its last {} shares rejected by the pool; moved to a pool connection of its own",
                 q.rejects,
                 q.window
             );
@@ -130,7 +134,11 @@ impl Proxy {
         let a = match self.splitter.place_alone(group, lane, id, seat, why, now) {
             Ok(a) => a,
             Err(e) => {
-                log::warn!("miner {}: cannot open a pool connection of its own: {e}", m.peer);
+                // Each bad share of the rig tries again: at rig rate when the proxy is full.
+                let why = "cannot open a pool connection of its own";
+                if self.log_limiter.admit(Topic::RigSetApart, why, format_args!("{} ({})", m.peer, m.user()), now) {
+                    log::warn!("miner {} ({}): {why}: {e}", m.peer, m.user());
+                }
                 return false;
             }
         };

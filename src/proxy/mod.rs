@@ -33,7 +33,7 @@ pub use route::Route;
 pub use upstream::Link;
 
 use crate::config::{Config, Mode};
-use crate::logs::AppendLog;
+use crate::logs::{AppendLog, LogLimiter};
 use crate::net::{LineReader, Source};
 use crate::pool::Groups;
 use crate::ratelimit::RateLimiter;
@@ -151,6 +151,8 @@ pub struct Proxy {
     http_refusals: http::Refusals,
     access_log: AppendLog,
     share_log: AppendLog,
+    /// Console lines that can come at rig rate, kept to a line now and then per reason.
+    log_limiter: LogLimiter,
     reader: LineReader,
     /// Encoding buffer for replies and requests.
     scratch: Vec<u8>,
@@ -232,6 +234,7 @@ impl Proxy {
             http_refusals: http::Refusals::default(),
             access_log,
             share_log,
+            log_limiter: LogLimiter::default(),
             reader: LineReader::new(2 * MAX_POOL_LINE),
             scratch: Vec::with_capacity(4096),
             extensions,
@@ -442,6 +445,7 @@ impl Proxy {
         self.parked_tick(now);
         self.rig_notes_tick(now);
         self.collect_idle_upstreams(now);
+        self.log_limiter.take_due(now, |s| log::log!(s.topic.level(), "{s}"));
         if now >= self.next_print {
             self.next_print = now + self.print_every();
             self.print_summary(now);

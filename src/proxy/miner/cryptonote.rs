@@ -201,7 +201,7 @@ impl Proxy {
         let (uid, share) = match checked {
             Ok(ok) => ok,
             Err(e) => {
-                self.share_refused(Some(id), worker, diff, &e);
+                self.share_refused(Some(id), worker, diff, &e, now);
                 self.reply_error(id, req_id, &e);
                 if e == StratumError::IncompatibleNonce {
                     self.no_nicehash(id, now);
@@ -217,7 +217,7 @@ impl Proxy {
         let share_diff = share.diff;
         let pending = Pending { miner: id, miner_seq: seq, worker, request_id: req_id.into(), share, sent: now };
         if let Err(e) = self.forward_share(uid, &s, pending, now) {
-            self.share_refused(Some(id), worker, share_diff, &e);
+            self.share_refused(Some(id), worker, share_diff, &e, now);
             self.reply_error(id, req_id, &e);
         }
     }

@@ -11,6 +11,7 @@ pub use v1::V1Miner;
 
 use super::{IDLE_TIMEOUT, LOGIN_TIMEOUT, MAX_MINER_LINE, MAX_MINER_OUT, Proxy, Route};
 use crate::config::BindProtocol;
+use crate::logs::Topic;
 use crate::net::{Conn, ConnError, Fill};
 use crate::splitter::Seat;
 use crate::splitter::vardiff::{MinerDiff, VardiffConfig};
@@ -297,7 +298,10 @@ impl Proxy {
             }
             let closing = self.miners.get(id.0).is_none_or(|m| m.state == MinerState::Closing);
             if let Some(why) = failed {
-                log::warn!("miner {}: {why}, closing", self.miners[id.0].peer);
+                let m = &self.miners[id.0];
+                if self.log_limiter.admit(Topic::MinerDropped, &why, format_args!("{} ({})", m.peer, m.user()), now) {
+                    log::warn!("miner {} ({}): {why}, closing", m.peer, m.user());
+                }
                 self.close_miner(id, &why);
             }
             match fill {
@@ -317,11 +321,14 @@ impl Proxy {
                 }
                 Err(e) => {
                     reader.clear();
-                    if matches!(&e, ConnError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData) {
-                        // A failed TLS handshake or a corrupt record: worth an operator's eye.
-                        log::info!("miner {}: {e}, closing", self.miners[id.0].peer);
+                    let why = e.to_string();
+                    // A failed TLS handshake or a corrupt record: worth an operator's eye.
+                    if matches!(&e, ConnError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData)
+                        && self.log_limiter.admit(Topic::ConnectionRefused, &why, format_args!("{}", self.miners[id.0].peer), now)
+                    {
+                        log::info!("miner {}: {why}, closing", self.miners[id.0].peer);
                     }
-                    self.close_miner(id, &e.to_string());
+                    self.close_miner(id, &why);
                     break;
                 }
             }
@@ -373,7 +380,7 @@ impl Proxy {
         let miner = alive.then_some(p.miner);
         match &result {
             Ok(()) => self.share_accepted(uid, miner, p.worker, &p.share, Some(now.saturating_duration_since(p.sent)), now),
-            Err(e) => self.share_refused(miner, p.worker, p.share.diff, e),
+            Err(e) => self.share_refused(miner, p.worker, p.share.diff, e, now),
         }
         if !alive {
             return;
@@ -473,8 +480,10 @@ impl Proxy {
             }
         }
         for (key, why) in expired {
-            if why != "login timeout" {
-                log::warn!("miner {}: {why}, closing", self.miners[key].peer);
+            let m = &self.miners[key];
+            // A farm whose network drops loses every rig to this at once.
+            if why != "login timeout" && self.log_limiter.admit(Topic::MinerDropped, why, format_args!("{} ({})", m.peer, m.user()), now) {
+                log::warn!("miner {} ({}): {why}, closing", m.peer, m.user());
             }
             self.close_miner(MinerId(key), why);
         }

@@ -321,7 +321,7 @@ impl Proxy {
             Ok(ok) => ok,
             Err(e) => {
                 let diff = diff_hashes(self, route.upstream());
-                self.share_refused(Some(id), worker, diff, &StratumError::V1(e.clone()));
+                self.share_refused(Some(id), worker, diff, &StratumError::V1(e.clone()), now);
                 return self.v1_error(id, rid, &e);
             }
         };
@@ -339,7 +339,7 @@ impl Proxy {
             write::pool_submit(out, req_id, user, &s.job_id, &prefix, &s.extranonce2, &s.ntime, &s.nonce, s.version_bits.as_deref());
         });
         if let Err(e) = result {
-            self.share_refused(Some(id), worker, share_diff, &e);
+            self.share_refused(Some(id), worker, share_diff, &e, now);
             self.v1_error(id, rid, &V1Error::Pool { code: 20, message: e.message().into() });
         }
     }
