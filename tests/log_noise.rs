@@ -7,6 +7,7 @@ mod support;
 use std::sync::Mutex;
 use std::time::Duration;
 use stratum_proxy::config::{Config, Mode};
+use support::v1::V1Miner;
 use support::*;
 
 /// Every line logged in this test binary at info or above.
@@ -92,4 +93,27 @@ fn a_pool_outage_is_one_line_and_a_summary_and_the_share_log_keeps_every_share()
     let held: usize = s["and ".len()..].split(' ').next().unwrap().replace(',', "").parse().unwrap();
     assert!(held >= refused - 1, "{s}: the other {} shares", refused - 1);
     let _ = std::fs::remove_file(&share_log);
+}
+
+#[test]
+fn a_rig_retrying_a_refused_login_writes_a_line_now_and_then_not_one_per_retry() {
+    keep_lines();
+    let pool = MockPool::start(1000);
+    let mut cfg = config(Mode::NiceHash, &[pool.url()]);
+    cfg.access_password = Some("secret".into());
+    let proxy = RunningProxy::start(cfg);
+    // An xmrig and a cpuminer with the wrong password, retrying as they do.
+    for _ in 0..10 {
+        let mut m = proxy.miner();
+        assert_eq!(error_of(&m.login_as("refused-cn")), "Invalid password");
+        assert!(m.closed_within(WAIT));
+        let mut v = V1Miner::connect(proxy.addr);
+        assert!(v.subscribe()["error"].is_null());
+        assert_eq!(v.authorize("refused-v1")["error"][1], "Invalid password");
+        assert!(v.closed_within(WAIT));
+    }
+    let full = lines_with(&["refused: Invalid password", "(refused-"]);
+    assert_eq!(full.len(), 1, "one line for 20 refusals: {full:?}");
+    let summary = || lines_with(&["and 19 more logins refused: Invalid password (last 1", "(refused-v1))"]);
+    assert!(wait_until(Duration::from_secs(15), || !summary().is_empty()), "then one summary line");
 }

@@ -9,7 +9,7 @@ pub mod limiter;
 
 pub use limiter::{LogLimiter, Topic};
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -88,6 +88,19 @@ impl fmt::Display for Utc {
     }
 }
 
+/// Text a peer sent (a login name), for a log line: at most 64 characters, control
+/// characters shown as `?`, so a rig cannot write a fake line or a 16 KiB one.
+pub struct PeerText<'a>(pub &'a str);
+
+impl fmt::Display for PeerText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars().take(64) {
+            f.write_char(if c.is_control() { '?' } else { c })?;
+        }
+        Ok(())
+    }
+}
+
 /// `1234567` as `1,234,567`, for log lines people read.
 pub fn grouped(n: u64) -> String {
     let digits = n.to_string();
@@ -142,6 +155,12 @@ mod tests {
         assert_eq!(grouped(999), "999");
         assert_eq!(grouped(3960), "3,960");
         assert_eq!(grouped(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn peer_text_is_one_short_line() {
+        assert_eq!(PeerText("bob\nINFO fake line\r").to_string(), "bob?INFO fake line?");
+        assert_eq!(PeerText(&"x".repeat(20_000)).to_string().len(), 64);
     }
 
     #[test]

@@ -344,11 +344,14 @@ impl Proxy {
                 (Some(Dialect::CryptoNote), BindProtocol::Auto | BindProtocol::CryptoNote) => Proto::CryptoNote(CnMiner::default()),
                 (Some(Dialect::StratumV1), BindProtocol::Auto | BindProtocol::StratumV1) => Proto::V1(Box::default()),
                 (found, _) => {
-                    let why = match found {
-                        None => "first request is neither a login nor a mining.* request",
-                        Some(_) => "first request is in a dialect this port does not take",
+                    // A rig on the wrong port retries for ever; a scanner tries every port.
+                    let (topic, why) = match found {
+                        None => (Topic::ConnectionRefused, "first request is neither a login nor a mining.* request"),
+                        Some(_) => (Topic::LoginRefused, "first request is in a dialect this port does not take"),
                     };
-                    log::info!("miner {}: {why}, closing", miner.peer);
+                    if self.log_limiter.admit(topic, why, format_args!("{}", miner.peer), now) {
+                        log::info!("miner {}: {why}, closing", miner.peer);
+                    }
                     return self.close_miner(id, why);
                 }
             };
