@@ -353,7 +353,7 @@ impl Proxy {
         s: &Submit<'_>,
     ) -> Result<(UpstreamId, crate::splitter::Share), V1Error> {
         let uid = route.upstream();
-        let mapper = self.splitter.mapper_mut(uid).ok_or(V1Error::Other("Pool connection lost, share not sent"))?;
+        let mapper = self.splitter.mapper_mut(uid).ok_or(V1Error::NotSent("Pool connection lost, share not sent"))?;
         mapper.check_v1_share(route.slot, difficulty, mask, s).map(|share| (uid, share))
     }
 
