@@ -117,3 +117,29 @@ fn a_rig_retrying_a_refused_login_writes_a_line_now_and_then_not_one_per_retry()
     let summary = || lines_with(&["and 19 more logins refused: Invalid password (last 1", "(refused-v1))"]);
     assert!(wait_until(Duration::from_secs(15), || !summary().is_empty()), "then one summary line");
 }
+
+#[test]
+fn a_rig_on_the_wrong_algorithm_is_warned_about_once_by_name_and_reason() {
+    keep_lines();
+    let pool = MockPool::start(1000);
+    let mut cfg = config(Mode::NiceHash, &[pool.url()]);
+    cfg.quarantine.invalid = 10;
+    let proxy = RunningProxy::start(cfg);
+    let mut m = proxy.miner();
+    assert!(m.login_as("wrong-algo-user")["error"].is_null());
+    for c in 0..10 {
+        assert_eq!(error_of(&m.submit(c, 10)), "Low difficulty share");
+    }
+    assert!(m.closed_within(WAIT));
+    let warned: Vec<(log::Level, String)> =
+        LINES.lock().unwrap().iter().filter(|(_, l)| l.contains("(wrong-algo-user/rig)")).cloned().collect();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert_eq!(warned[0].0, log::Level::Warn);
+    assert!(
+        warned[0].1.ends_with(
+            "(wrong-algo-user/rig): 10 shares refused by the proxy's checks with hardly a good one among them \
+             (last: Low difficulty share): wrong algorithm or a broken miner? closed and refused for 600 s"
+        ),
+        "{warned:?}"
+    );
+}

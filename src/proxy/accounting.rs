@@ -86,7 +86,11 @@ impl Proxy {
     ) {
         let clock = self.clock(now);
         let pool = self.pool_of(uid).map(|(g, i, _)| (g, i));
-        let rate = miner.and_then(|m| self.miners.get_mut(m.0)).map(|m| &mut m.rate);
+        let mut m = miner.and_then(|m| self.miners.get_mut(m.0));
+        if let Some(i) = m.as_mut().and_then(|m| m.identity.as_deref_mut()) {
+            i.invalid_run.good();
+        }
+        let rate = m.map(|m| &mut m.rate);
         let mut books = Books { stats: &mut self.stats, workers: &mut self.workers, groups: &mut self.groups };
         books.accepted(Credit { worker, pool }, share, latency, rate, clock, unix_ms());
         if let Some(id) = miner {
@@ -111,6 +115,9 @@ impl Proxy {
         let mut books = Books { stats: &mut self.stats, workers: &mut self.workers, groups: &mut self.groups };
         books.refused(worker, diff, err);
         let invalid = err.is_invalid_share();
+        if invalid && let Some(id) = miner {
+            self.invalid_share(id, err, now);
+        }
         if !self.share_log.is_enabled() && !log::log_enabled!(if invalid { log::Level::Debug } else { Topic::ShareRejected.level() }) {
             return;
         }

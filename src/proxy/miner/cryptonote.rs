@@ -170,6 +170,7 @@ impl Proxy {
             agent: agent_ref,
             rig_id: login.rigid.map(String::into_boxed_str),
             verdicts: Default::default(),
+            invalid_run: Default::default(),
         }));
         miner.state = MinerState::WaitReady { login_id: req_id };
         log::debug!("miner {} logged in as {user} on upstream #{} slot {}", miner.peer, assigned.upstream.0, assigned.slot);

@@ -61,6 +61,9 @@ pub struct Identity {
     /// The pool's verdicts on its last shares (for quarantine). Here rather than in the
     /// miner record: only logged-in miners have them, and the box has room for 4 bytes.
     pub verdicts: crate::stats::Verdicts,
+    /// Its shares the proxy's checks refused lately (for quarantine), in the box's last 4
+    /// bytes. A live upgrade starts it over.
+    pub invalid_run: crate::stats::InvalidRun,
 }
 
 /// A miner on its way between upstreams (see `moves.rs`). Boxed: most miners never move,
@@ -514,5 +517,7 @@ mod tests {
         // before pool groups; the move box, the rate meter for weighted groups, the group
         // and the dialect's tag took it to 240. A v1 miner's extra state is boxed.
         assert!(std::mem::size_of::<Miner>() <= 240, "{} bytes", std::mem::size_of::<Miner>());
+        // A logged-in miner's box: two shared strings, the rig id, and 8 bytes of quarantine.
+        assert!(std::mem::size_of::<Identity>() <= 56, "{} bytes", std::mem::size_of::<Identity>());
     }
 }

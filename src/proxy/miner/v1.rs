@@ -292,7 +292,13 @@ impl Proxy {
         miner.route = Some(route);
         miner.set_worker(worker);
         miner.diff_mode = diff_mode;
-        miner.identity = Some(Box::new(Identity { user: user_ref, agent: agent_ref, rig_id: None, verdicts: Default::default() }));
+        miner.identity = Some(Box::new(Identity {
+            user: user_ref,
+            agent: agent_ref,
+            rig_id: None,
+            verdicts: Default::default(),
+            invalid_run: Default::default(),
+        }));
         miner.state = MinerState::Ready;
         log::debug!("v1 miner {} authorized as {user} on upstream #{} prefix {prefix:04x}", miner.peer, route.upstream().0);
         self.log_connect(id);
