@@ -54,6 +54,10 @@ use std::time::{Duration, Instant};
 pub const MAX_MINER_LINE: usize = 16 * 1024;
 /// Longest line a pool may send; pools send bigger jobs than miners send requests.
 pub const MAX_POOL_LINE: usize = 64 * 1024;
+/// Requests a miner may send between two ticks (about a second). A rig sends a share
+/// every few seconds, a proxy in front of 256 rigs at vardiff's 30 s a share about 9 a
+/// second; a connection past this is a flood and is closed.
+pub const MAX_MINER_REQUESTS: u16 = 2000;
 /// Output we queue for a miner that does not read before dropping it.
 pub const MAX_MINER_OUT: usize = 256 * 1024;
 /// Output we queue for a pool before treating the link as broken.

@@ -9,7 +9,7 @@ mod v1;
 pub use cryptonote::CnMiner;
 pub use v1::V1Miner;
 
-use super::{IDLE_TIMEOUT, LOGIN_TIMEOUT, MAX_MINER_LINE, MAX_MINER_OUT, Proxy, Route};
+use super::{IDLE_TIMEOUT, LOGIN_TIMEOUT, MAX_MINER_LINE, MAX_MINER_OUT, MAX_MINER_REQUESTS, Proxy, Route};
 use crate::config::BindProtocol;
 use crate::logs::Topic;
 use crate::net::{Conn, ConnError, Fill};
@@ -22,6 +22,7 @@ use crate::stratum::algo::Dialect;
 use crate::{GroupId, MinerId, UpstreamId};
 use mio::net::TcpStream;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -128,9 +129,11 @@ pub struct Miner {
     pub port: u8,
     pub proto: Proto,
     pub identity: Option<Box<Identity>>,
-    /// Worker record key (see `stats::Workers`), kept in 4 bytes (keys stay below
+    /// Worker record key + 1 (see `stats::Workers`), kept in 4 bytes (keys stay below
     /// `MAX_WORKERS`); read it with `worker()`.
-    worker_key: Option<u32>,
+    worker_key: Option<NonZeroU32>,
+    /// Requests (lines) read since the last tick: more than `MAX_MINER_REQUESTS` close it.
+    requests: u16,
     pub last_seen: Instant,
 }
 
@@ -162,6 +165,7 @@ impl Miner {
             proto: Proto::Undecided(protocol),
             identity: None,
             worker_key: None,
+            requests: 0,
             last_seen: now,
         }
     }
@@ -193,6 +197,7 @@ impl Miner {
             proto,
             identity: None,
             worker_key: None,
+            requests: 0,
             last_seen,
         }
     }
@@ -213,12 +218,12 @@ impl Miner {
 
     /// Its worker record key.
     pub fn worker(&self) -> Option<usize> {
-        self.worker_key.map(|w| w as usize)
+        self.worker_key.map(|w| w.get() as usize - 1)
     }
 
     /// Ties the miner to worker record `key`.
     pub fn set_worker(&mut self, key: Option<usize>) {
-        self.worker_key = key.and_then(|k| u32::try_from(k).ok());
+        self.worker_key = key.and_then(|k| u32::try_from(k + 1).ok()).and_then(NonZeroU32::new);
     }
 
     /// The miner is about to get its first job from another upstream: a v1 miner needs
@@ -342,6 +347,16 @@ impl Proxy {
     fn miner_line(&mut self, id: MinerId, line: &[u8], now: Instant) {
         let Some(miner) = self.miners.get_mut(id.0) else { return };
         miner.last_seen = now;
+        // Each request costs a parse and a reply, a share a hash: one connection must not
+        // take the loop (the count starts over at each tick).
+        miner.requests = miner.requests.saturating_add(1);
+        if miner.requests > MAX_MINER_REQUESTS {
+            let why = "more requests in a second than any rig sends";
+            if self.log_limiter.admit(Topic::MinerDropped, why, format_args!("{} ({})", miner.peer, miner.user()), now) {
+                log::warn!("miner {} ({}): more than {MAX_MINER_REQUESTS} requests in a second, closing", miner.peer, miner.user());
+            }
+            return self.close_miner(id, why);
+        }
         if let Proto::Undecided(allowed) = miner.proto {
             miner.proto = match (sniff(line), allowed) {
                 (Some(Dialect::CryptoNote), BindProtocol::Auto | BindProtocol::CryptoNote) => Proto::CryptoNote(CnMiner::default()),
@@ -465,6 +480,7 @@ impl Proxy {
         let mut expired = Vec::new();
         let mut due_moves = Vec::new();
         for (key, m) in &mut self.miners {
+            m.requests = 0;
             if let Some(mv) = m.moving.as_deref_mut() {
                 if mv.from.is_some_and(|(_, until)| now >= until) {
                     mv.from = None;
@@ -510,6 +526,17 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_worker_key_round_trips_in_four_bytes() {
+        let std = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(std.local_addr().unwrap()).unwrap();
+        let mut m = Miner::new(1, stream, std.local_addr().unwrap(), 0, crate::DEFAULT_GROUP, BindProtocol::Auto, 0, Instant::now());
+        for key in [Some(0), Some(1), Some(crate::stats::workers::MAX_WORKERS - 1), None] {
+            m.set_worker(key);
+            assert_eq!(m.worker(), key);
+        }
+    }
 
     #[test]
     fn a_miner_record_stays_small() {
