@@ -43,7 +43,8 @@
 //! - [`config`]: xmrig-proxy compatible `config.json` and command line.
 //! - [`stats`]: counters, hashrate windows (fixed rings), the per-minute history of the last
 //!   day and worker records, fed by the loop with `now` so tests drive time.
-//! - [`ratelimit`]: per-address token buckets and bans. [`logs`]: access and share logs.
+//! - [`ratelimit`]: per-address token buckets and bans. [`logs`]: access and share logs,
+//!   and the limiter that keeps console lines coming at rig rate to a line now and then.
 //! - [`accounts`]: users' pool credentials registered under random names (miners log in
 //!   with the name), kept in a crash-safe append-only file written off the loop.
 //!

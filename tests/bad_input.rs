@@ -131,3 +131,22 @@ fn a_miner_that_stops_reading_is_dropped_not_buffered() {
         }
     }
 }
+
+#[test]
+fn a_connection_flooding_requests_is_closed_and_the_others_are_served() {
+    let (_pool, proxy) = nicehash_proxy();
+    let mut good = proxy.miner();
+    good.login();
+    let mut flood = proxy.miner();
+    flood.login();
+    // Keepalives cost the proxy a parse and a reply each and count as no share, so only
+    // the request limit stops them. 5,000 in one write: more than the limit between any
+    // two ticks, however they fall.
+    let per_request = json!({"id": 1, "jsonrpc": "2.0", "method": "keepalived", "params": {"id": flood.session.clone()}});
+    let burst = format!("{per_request}\n").repeat(5000);
+    let _ = flood.send_raw(burst.as_bytes());
+    assert!(flood.closed_within(WAIT), "closed past {} requests a second", stratum_proxy::proxy::MAX_MINER_REQUESTS);
+    let id = good.send("keepalived", json!({"id": good.session.clone()}));
+    assert_eq!(good.recv()["id"], id, "the others did not notice");
+    assert!(good.submit(1, 5000)["error"].is_null());
+}

@@ -7,6 +7,7 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
 use stratum_proxy::config::{Config, Mode};
+use support::pool as pool_entry;
 use support::*;
 
 fn proxy_config(pool: &MockPool) -> Config {
@@ -127,4 +128,90 @@ fn with_quarantine_off_a_rejected_rig_stays_where_it_is() {
     assert_eq!(pool.logins(), 1);
     let id = bad.send("keepalived", serde_json::json!({"id": bad.session.clone()}));
     assert_eq!(bad.recv()["id"], id, "and not closed");
+}
+
+/// Submits a share whose result misses the miner's difficulty (a rig hashing another
+/// algorithm finds nothing else).
+fn submit_low(m: &mut TestMiner, counter: u16) -> Value {
+    m.submit(counter, 10)
+}
+
+#[test]
+fn a_rig_whose_shares_keep_failing_the_checks_is_closed_and_refused_while_the_farm_mines_on() {
+    let pool = MockPool::start(1000);
+    let mut cfg = quarantine_config(&pool, true);
+    cfg.quarantine.invalid = 20;
+    let proxy = RunningProxy::start(cfg);
+    let mut good = rig(&proxy, "good");
+    let mut wrong = rig(&proxy, "wrong-algo");
+    // The odd good share among the bad ones does not hide it (each halves the count).
+    for c in 0..19 {
+        assert_eq!(error_of(&submit_low(&mut wrong, c)), "Low difficulty share");
+    }
+    assert!(wrong.submit(100, 5000)["error"].is_null(), "a good share: the count halves to 9");
+    for c in 19..29 {
+        assert_eq!(error_of(&submit_low(&mut wrong, c)), "Low difficulty share");
+    }
+    let id = wrong.send("keepalived", serde_json::json!({"id": wrong.session.clone()}));
+    assert_eq!(wrong.recv()["id"], id, "19 of 20: kept");
+    assert_eq!(error_of(&submit_low(&mut wrong, 29)), "Low difficulty share", "the 20th is answered, then");
+    assert!(wrong.closed_within(WAIT), "closed");
+    assert_eq!(pool.submits().len(), 1, "the pool saw only the good share");
+    // It comes back at once, as miners do: refused while it cools down.
+    let mut again = proxy.miner();
+    let id = again.send("login", serde_json::json!({"login": "WALLET", "pass": "x", "agent": "t", "rigid": "wrong-algo"}));
+    let r = again.recv();
+    assert_eq!(r["id"], id);
+    assert!(error_of(&r).starts_with("This rig is in quarantine"), "{r}");
+    assert!(again.closed_within(WAIT));
+    let w = api_json(proxy.http, "/1/workers");
+    let row = w["workers"].as_array().unwrap().iter().find(|r| r[0] == "wrong-algo").cloned().unwrap();
+    assert_eq!((row[3].as_u64(), row[5].as_u64(), row[14].as_str()), (Some(1), Some(30), Some("invalid-shares")), "{row}");
+    let m = http_get(proxy.http.unwrap(), "/metrics", "").body;
+    assert!(m.contains("proxy_rigs_refused_total 1"), "{m}");
+    // The farm mines on.
+    assert!(good.submit(1, 5000)["error"].is_null());
+}
+
+#[test]
+fn with_quarantine_off_a_rig_failing_the_checks_is_warned_about_but_kept() {
+    let pool = MockPool::start(1000);
+    let mut cfg = quarantine_config(&pool, false);
+    cfg.quarantine.invalid = 5;
+    let proxy = RunningProxy::start(cfg);
+    let mut wrong = rig(&proxy, "wrong-algo");
+    for c in 0..12 {
+        assert_eq!(error_of(&submit_low(&mut wrong, c)), "Low difficulty share");
+    }
+    let id = wrong.send("keepalived", serde_json::json!({"id": wrong.session.clone()}));
+    assert_eq!(wrong.recv()["id"], id, "not closed");
+    let w = api_json(proxy.http, "/1/workers");
+    let row = w["workers"].as_array().unwrap().iter().find(|r| r[0] == "wrong-algo").cloned().unwrap();
+    assert_eq!(row[14], "invalid-shares", "but marked: {row}");
+}
+
+#[test]
+fn a_v1_rig_on_the_wrong_algorithm_is_closed_after_the_default_hundred() {
+    use support::v1::{MockV1Pool, V1Miner};
+    // Difficulty 1000: a nonce that is not hashed for it misses (a chance of 2^-40 not to).
+    let pool = MockV1Pool::start("aa", 8, 1000.0);
+    let mut cfg = config(Mode::NiceHash, &[]);
+    cfg.pools = vec![stratum_proxy::config::PoolConfig { algo: Some("sha256d".into()), ..pool_entry(&pool.url()) }];
+    assert_eq!(cfg.quarantine.invalid, 100, "the default");
+    let proxy = RunningProxy::start(cfg);
+    let mut m = V1Miner::connect(proxy.addr);
+    m.start("scrypt-rig");
+    let job = m.job.as_ref().unwrap()[0].as_str().unwrap().to_string();
+    let e2 = "00".repeat(m.extranonce2_size);
+    for n in 0..100u32 {
+        let id = m.send("mining.submit", serde_json::json!(["scrypt-rig", job, e2, "6553f13c", format!("{n:08x}")]));
+        let r = m.reply(id);
+        assert_eq!(r["error"][0], 23, "low difficulty: {r}");
+    }
+    assert!(m.closed_within(WAIT), "closed after 100");
+    assert!(pool.submits().is_empty());
+    let mut back = V1Miner::connect(proxy.addr);
+    back.subscribe();
+    let r = back.authorize("scrypt-rig");
+    assert!(r["error"][1].as_str().unwrap_or_default().starts_with("This rig is in quarantine"), "{r}");
 }

@@ -44,7 +44,7 @@ impl Default for Config {
             verbose: false,
             print_time_secs: 60,
             accounts: AccountsConfig { enabled: false, store: "accounts.db".to_string(), expire_after_secs: 0 },
-            quarantine: QuarantineConfig { enabled: true, rejects: 5, window: 20, cooldown_secs: 600 },
+            quarantine: QuarantineConfig { enabled: true, rejects: 5, window: 20, cooldown_secs: 600, invalid: 100 },
             vardiff: Default::default(),
             pools_algo: Default::default(),
         }
@@ -163,6 +163,7 @@ pub fn parse_str(text: &str) -> R<Config> {
                         "rejects" => set(&mut q.rejects, opt_u64(v, p, 32)?.map(|n| n as u8)),
                         "window" => set(&mut q.window, opt_u64(v, p, 32)?.map(|n| n as u8)),
                         "cooldown" => set(&mut q.cooldown_secs, opt_u64(v, p, MAX_SECS)?),
+                        "invalid" => set(&mut q.invalid, opt_u64(v, p, 1_000_000)?.map(|n| n as u32)),
                         _ => ignore(p),
                     }
                     Ok(())
@@ -592,6 +593,23 @@ mod tests {
         assert_eq!((c.http.access_token.as_deref(), c.http.admin_token.as_deref()), (Some("r"), Some("w")));
         assert_eq!(parse_str(r#"{"http":{"admin-token":""}}"#).unwrap().http.admin_token, None);
         assert_eq!(parse_str(r#"{"http":{"admin-token":5}}"#).unwrap_err().field, "http.admin-token");
+    }
+
+    #[test]
+    fn quarantine_reads_its_keys_and_invalid_zero_is_off() {
+        let c = parse_str(r#"{"quarantine":{"enabled":true,"rejects":3,"window":10,"cooldown":60,"invalid":500}}"#).unwrap();
+        assert_eq!(c.quarantine, QuarantineConfig { enabled: true, rejects: 3, window: 10, cooldown_secs: 60, invalid: 500 });
+        assert_eq!(parse_str(r#"{"quarantine":{"invalid":0}}"#).unwrap().quarantine.invalid, 0);
+        assert_eq!(Config::default().quarantine.invalid, 100);
+        assert_eq!(parse_str(r#"{"quarantine":{"invalid":1000001}}"#).unwrap_err().field, "quarantine.invalid");
+        assert_eq!(parse_str(r#"{"quarantine":{"rejects":9,"window":5}}"#).unwrap_err().field, "quarantine");
+    }
+
+    #[test]
+    fn the_shipped_configs_load_and_state_the_quarantine_defaults() {
+        for text in [include_str!("../../config.json"), include_str!("../../contrib/config.json")] {
+            assert_eq!(parse_str(text).unwrap().quarantine, Config::default().quarantine);
+        }
     }
 
     #[test]

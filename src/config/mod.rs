@@ -163,7 +163,8 @@ pub struct AccountsConfig {
     pub expire_after_secs: u64,
 }
 
-/// Rigs whose shares the pool rejects too often (`"quarantine"`).
+/// Rigs whose shares the pool rejects too often, or that fail the proxy's own checks
+/// (`"quarantine"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuarantineConfig {
     pub enabled: bool,
@@ -172,6 +173,10 @@ pub struct QuarantineConfig {
     pub window: u8,
     /// ...a second time, on its own connection: it is closed and refused this long.
     pub cooldown_secs: u64,
+    /// This many shares refused by the proxy's checks with hardly a good one between them
+    /// (each good share halves the count): the rig is warned about, and closed and refused
+    /// for `cooldown_secs` when quarantine is enabled. 0 = never.
+    pub invalid: u32,
 }
 
 /// Per-IP connection rate limiting; 0 disables.

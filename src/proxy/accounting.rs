@@ -4,7 +4,7 @@
 //! same way. The counting itself (`Books`) needs no socket and is tested below.
 
 use super::Proxy;
-use crate::logs::unix_ms;
+use crate::logs::{Topic, unix_ms};
 use crate::pool::Groups;
 use crate::splitter::Share;
 use crate::stats::{RateMeter, Stats, Workers};
@@ -86,7 +86,11 @@ impl Proxy {
     ) {
         let clock = self.clock(now);
         let pool = self.pool_of(uid).map(|(g, i, _)| (g, i));
-        let rate = miner.and_then(|m| self.miners.get_mut(m.0)).map(|m| &mut m.rate);
+        let mut m = miner.and_then(|m| self.miners.get_mut(m.0));
+        if let Some(i) = m.as_mut().and_then(|m| m.identity.as_deref_mut()) {
+            i.invalid_run.good();
+        }
+        let rate = m.map(|m| &mut m.rate);
         let mut books = Books { stats: &mut self.stats, workers: &mut self.workers, groups: &mut self.groups };
         books.accepted(Credit { worker, pool }, share, latency, rate, clock, unix_ms());
         if let Some(id) = miner {
@@ -104,20 +108,25 @@ impl Proxy {
         }
     }
 
-    /// A share refused by the proxy's checks (invalid) or by the pool (rejected).
-    pub(super) fn share_refused(&mut self, miner: Option<MinerId>, worker: Option<usize>, diff: u64, err: &StratumError) {
+    /// A share refused by the proxy's checks (invalid) or by the pool (rejected). The share
+    /// log gets a line for every one; the console a line per reason now and then (a pool
+    /// outage refuses every share of every rig alike, see `logs::limiter`).
+    pub(super) fn share_refused(&mut self, miner: Option<MinerId>, worker: Option<usize>, diff: u64, err: &StratumError, now: Instant) {
         let mut books = Books { stats: &mut self.stats, workers: &mut self.workers, groups: &mut self.groups };
         books.refused(worker, diff, err);
         let invalid = err.is_invalid_share();
-        let level = if invalid { log::Level::Debug } else { log::Level::Info };
-        if !self.share_log.is_enabled() && !log::log_enabled!(level) {
+        if invalid && let Some(id) = miner {
+            self.invalid_share(id, err, now);
+        }
+        if !self.share_log.is_enabled() && !log::log_enabled!(if invalid { log::Level::Debug } else { Topic::ShareRejected.level() }) {
             return;
         }
-        let (user, peer) = self.who(miner);
+        let m = miner.and_then(|m| self.miners.get(m.0));
+        let (user, peer) = (m.map_or("-", |m| m.user()), Peer(m.map(|m| m.peer)));
         if invalid {
             log::debug!("share from {peer} ({user}) refused: {err}");
-        } else {
-            log::info!("share from {peer} ({user}) rejected by the pool: {err}");
+        } else if self.log_limiter.admit(Topic::ShareRejected, err.message(), format_args!("{peer} ({user})"), now) {
+            log::info!("share from {peer} ({user}) rejected: {err}");
         }
         if self.share_log.is_enabled() {
             self.share_log.line(format_args!("REJECT {user} {peer} reason=\"{}\"", err.message().replace('"', "'")));
@@ -146,6 +155,18 @@ impl Proxy {
     /// Access log line for a miner that had logged in and is now gone.
     pub(super) fn log_close(&mut self, peer: std::net::SocketAddr, user: &str, rx: u64, tx: u64) {
         self.access_log.line(format_args!("CLOSE {peer} {user} rx={rx} tx={tx}"));
+    }
+}
+
+/// A miner's address in log lines, "-" once it is gone.
+struct Peer(Option<std::net::SocketAddr>);
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(a) => write!(f, "{a}"),
+            None => f.write_str("-"),
+        }
     }
 }
 

@@ -10,14 +10,22 @@
 //!   farm's address banned. A rig with `rejects` of its last `window` shares rejected by
 //!   the pool is moved to a connection of its own, so a ban falls on it alone. If it goes
 //!   on there, it is closed and refused for `cooldown` seconds.
+//! - **Shares that fail the proxy's own checks** never reach the pool, so they risk no
+//!   ban, but a rig on the wrong algorithm sends nothing else, as fast as it hashes, and
+//!   each costs a hash here (scrypt's is not cheap). After `invalid` of them with hardly a
+//!   good one between them (see `stats::InvalidRun`) the rig is warned about and, with
+//!   quarantine on, closed and refused for `cooldown` seconds like the above.
 //!
-//! One log line per change of a rig's state; the state shows in `/1/miners`,
-//! `/1/workers` and `/metrics`.
+//! One log line per change of a rig's state (through the log limiter, as a farm-wide
+//! mistake changes every rig at once); the state shows in `/1/miners`, `/1/workers` and
+//! `/metrics`.
 
 use super::miner::MinerState;
 use super::{Proxy, Route};
+use crate::logs::Topic;
 use crate::splitter::Alone;
-use crate::stats::workers::{FLAG_NO_NICEHASH, FLAG_QUARANTINED};
+use crate::stats::workers::{FLAG_INVALID_SHARES, FLAG_NO_NICEHASH, FLAG_QUARANTINED};
+use crate::stratum::StratumError;
 use crate::{MinerId, UpstreamId};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -66,12 +74,10 @@ impl Proxy {
         let first = note.no_nicehash_until.is_none();
         note.no_nicehash_until = Some(now + REMEMBER_NO_NICEHASH);
         if self.move_alone(id, Alone::NoNiceHash, now) && first {
-            let m = &self.miners[id.0];
-            log::info!(
-                "miner {} ({}): its shares ignore the NiceHash byte; moved to a pool connection of its own",
-                m.peer,
-                key.replace('\n', "/")
-            );
+            let (peer, rig) = (self.miners[id.0].peer, key.replace('\n', "/"));
+            if self.log_limiter.admit(Topic::NoNiceHash, "its shares ignore the NiceHash byte", format_args!("{peer} ({rig})"), now) {
+                log::info!("miner {peer} ({rig}): its shares ignore the NiceHash byte; moved to a pool connection of its own");
+            }
         }
     }
 
@@ -90,27 +96,69 @@ impl Proxy {
         v.clear();
         let alone = m.route.and_then(|r| self.splitter.get(r.upstream())).and_then(|u| u.alone);
         let (peer, key) = (m.peer, self.key_of(id).unwrap_or_default());
+        let rig = key.replace('\n', "/");
         if alone == Some(Alone::Quarantine) {
-            log::warn!(
-                "miner {peer} ({}): the pool still rejects its shares on its own connection; closed and refused for {} s",
-                key.replace('\n', "/"),
-                q.cooldown_secs
-            );
-            if self.rig_notes.len() < MAX_NOTES || self.rig_notes.contains_key(&key) {
-                let note = self.rig_notes.entry(key).or_insert(RigNote { no_nicehash_until: None, refused_until: None });
-                note.refused_until = Some(now + Duration::from_secs(q.cooldown_secs));
+            let why = "closed and refused: the pool still rejects its shares on its own connection";
+            if self.log_limiter.admit(Topic::RigSetApart, why, format_args!("{peer} ({rig})"), now) {
+                log::warn!(
+                    "miner {peer} ({rig}): the pool still rejects its shares on its own connection; closed and refused for {} s",
+                    q.cooldown_secs
+                );
             }
-            self.rigs_refused += 1;
-            return self.close_miner(id, "quarantine: too many shares rejected by the pool");
+            return self.close_and_refuse(id, key, "quarantine: too many shares rejected by the pool", now);
         }
-        if self.move_alone(id, Alone::Quarantine, now) {
+        let why = "moved to a pool connection of its own: the pool rejects its shares";
+        if self.move_alone(id, Alone::Quarantine, now)
+            && self.log_limiter.admit(Topic::RigSetApart, why, format_args!("{peer} ({rig})"), now)
+        {
             log::warn!(
-                "miner {peer} ({}): {} of its last {} shares rejected by the pool; moved to a pool connection of its own",
-                key.replace('\n', "/"),
+                "miner {peer} ({rig}): {} of its last {} shares rejected by the pool; moved to a pool connection of its own",
                 q.rejects,
                 q.window
             );
         }
+    }
+
+    /// A share of this rig failed the proxy's own checks (it counts as invalid). After
+    /// `invalid` of them with hardly a good one between, the rig is warned about once and,
+    /// with quarantine on, closed and refused for the cool-down.
+    pub(super) fn invalid_share(&mut self, id: MinerId, err: &StratumError, now: Instant) {
+        let q = self.cfg.quarantine;
+        let Some(m) = self.miners.get_mut(id.0).filter(|m| m.state != MinerState::Closing) else { return };
+        let Some(i) = m.identity.as_deref_mut() else { return };
+        // It rises one at a time, so it equals the threshold once per streak.
+        let n = i.invalid_run.refused();
+        if q.invalid == 0 || n != q.invalid {
+            return;
+        }
+        let (peer, worker) = (m.peer, m.worker());
+        let key = self.key_of(id).unwrap_or_default();
+        let rig = key.replace('\n', "/");
+        let what = err.message();
+        let then = if q.enabled { format!("closed and refused for {} s", q.cooldown_secs) } else { "kept: quarantine is off".into() };
+        let why = format!("its shares keep failing the proxy's checks: {what}");
+        if self.log_limiter.admit(Topic::RigSetApart, &why, format_args!("{peer} ({rig})"), now) {
+            log::warn!(
+                "miner {peer} ({rig}): {n} shares refused by the proxy's checks with hardly a good one among them \
+                 (last: {what}): wrong algorithm or a broken miner? {then}"
+            );
+        }
+        if let Some(w) = worker {
+            self.workers.flag(w, FLAG_INVALID_SHARES);
+        }
+        if q.enabled {
+            self.close_and_refuse(id, key, "quarantine: its shares keep failing the proxy's checks", now);
+        }
+    }
+
+    /// Closes a rig and refuses its logins for the quarantine cool-down.
+    fn close_and_refuse(&mut self, id: MinerId, key: Box<str>, why: &str, now: Instant) {
+        if self.rig_notes.len() < MAX_NOTES || self.rig_notes.contains_key(&key) {
+            let note = self.rig_notes.entry(key).or_insert(RigNote { no_nicehash_until: None, refused_until: None });
+            note.refused_until = Some(now + Duration::from_secs(self.cfg.quarantine.cooldown_secs));
+        }
+        self.rigs_refused += 1;
+        self.close_miner(id, why);
     }
 
     /// Moves a logged-in rig to a pool connection of its own; it arrives with that
@@ -130,7 +178,11 @@ impl Proxy {
         let a = match self.splitter.place_alone(group, lane, id, seat, why, now) {
             Ok(a) => a,
             Err(e) => {
-                log::warn!("miner {}: cannot open a pool connection of its own: {e}", m.peer);
+                // Each bad share of the rig tries again: at rig rate when the proxy is full.
+                let why = "cannot open a pool connection of its own";
+                if self.log_limiter.admit(Topic::RigSetApart, why, format_args!("{} ({})", m.peer, m.user()), now) {
+                    log::warn!("miner {} ({}): {why}: {e}", m.peer, m.user());
+                }
                 return false;
             }
         };

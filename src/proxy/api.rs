@@ -526,13 +526,16 @@ fn alone_name(why: crate::splitter::Alone) -> &'static str {
 
 /// A worker's flags as words ("" when none).
 fn worker_flags(flags: u8) -> String {
-    use crate::stats::workers::{FLAG_NO_NICEHASH, FLAG_QUARANTINED};
+    use crate::stats::workers::{FLAG_INVALID_SHARES, FLAG_NO_NICEHASH, FLAG_QUARANTINED};
     let mut words = Vec::new();
     if flags & FLAG_NO_NICEHASH != 0 {
         words.push("no-nicehash");
     }
     if flags & FLAG_QUARANTINED != 0 {
         words.push("quarantined");
+    }
+    if flags & FLAG_INVALID_SHARES != 0 {
+        words.push("invalid-shares");
     }
     words.join(",")
 }

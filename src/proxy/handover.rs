@@ -508,6 +508,7 @@ impl Proxy {
                     agent: proxy.interner.get(agent),
                     rig_id: rig.as_deref().map(Box::from),
                     verdicts: *verdicts,
+                    invalid_run: Default::default(),
                 };
                 if let Some(name) = &m.worker {
                     let w = proxy.workers.attach(name, worker_user(&proxy.groups, group, user), m.peer.ip(), clock);

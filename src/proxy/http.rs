@@ -6,6 +6,7 @@
 use super::Proxy;
 use super::accounts::Answer;
 use crate::http::{self, Parsed};
+use crate::logs::grouped;
 use crate::net::{Conn, Source};
 use mio::Interest;
 use mio::net::TcpListener;
@@ -59,19 +60,6 @@ impl Refusals {
     pub(super) fn total(&self) -> u64 {
         self.total
     }
-}
-
-/// `1234567` as `1,234,567`, for log lines people read.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The warning for an API reachable from beyond this host without a token, if it is.
@@ -313,14 +301,6 @@ mod tests {
         assert!(r.refuse(t0 + Duration::from_secs(30)));
         assert_eq!(r.summary(t0 + Duration::from_secs(40)), None, "nothing unlogged to sum up");
         assert_eq!(r.total(), 4001);
-    }
-
-    #[test]
-    fn counts_are_grouped_by_thousands() {
-        assert_eq!(grouped(0), "0");
-        assert_eq!(grouped(999), "999");
-        assert_eq!(grouped(3960), "3,960");
-        assert_eq!(grouped(1_234_567), "1,234,567");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use super::jump::{JumpTarget, Jumps};
 use super::{Miner, Proxy};
 use crate::config::{BindKind, BindProtocol, Config, Mode};
+use crate::logs::Topic;
 use crate::net::Source;
 use crate::net::proxy_protocol::{self, Parsed};
 use crate::net::tls::{ServerTls, server_config};
@@ -169,8 +170,11 @@ impl Proxy {
         }
         if !early.is_empty() {
             if let Err(e) = miner.conn.unread(early) {
-                log::info!("miner {peer}: {e}, closing");
-                return self.close_miner(id, &e.to_string());
+                let why = e.to_string();
+                if self.log_limiter.admit(Topic::ConnectionRefused, &why, format_args!("{peer}"), now) {
+                    log::info!("miner {peer}: {why}, closing");
+                }
+                return self.close_miner(id, &why);
             }
             // The socket may hold nothing more, so no event would come for these bytes.
             self.miner_event(id, true, false, false, now);
@@ -211,7 +215,9 @@ impl Proxy {
             }
             Err(why) => {
                 let mut inc = self.incoming.remove(key);
-                log::info!("{}: {why}; closing", inc.peer);
+                if self.log_limiter.admit(Topic::ConnectionRefused, &why, format_args!("{}", inc.peer), now) {
+                    log::info!("{}: {why}; closing", inc.peer);
+                }
                 let _ = self.poll.registry().deregister(&mut inc.stream);
             }
         }
@@ -223,7 +229,9 @@ impl Proxy {
             self.incoming.iter().filter(|(_, i)| now.saturating_duration_since(i.since) >= HEADER_TIMEOUT).map(|(k, _)| k).collect();
         for key in late {
             let mut inc = self.incoming.remove(key);
-            log::info!("{}: no PROXY header within {} s; closing", inc.peer, HEADER_TIMEOUT.as_secs());
+            if self.log_limiter.admit(Topic::ConnectionRefused, "no PROXY header in time", format_args!("{}", inc.peer), now) {
+                log::info!("{}: no PROXY header within {} s; closing", inc.peer, HEADER_TIMEOUT.as_secs());
+            }
             let _ = self.poll.registry().deregister(&mut inc.stream);
         }
     }

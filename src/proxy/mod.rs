@@ -33,7 +33,7 @@ pub use route::Route;
 pub use upstream::Link;
 
 use crate::config::{Config, Mode};
-use crate::logs::AppendLog;
+use crate::logs::{AppendLog, LogLimiter};
 use crate::net::{LineReader, Source};
 use crate::pool::Groups;
 use crate::ratelimit::RateLimiter;
@@ -54,6 +54,10 @@ use std::time::{Duration, Instant};
 pub const MAX_MINER_LINE: usize = 16 * 1024;
 /// Longest line a pool may send; pools send bigger jobs than miners send requests.
 pub const MAX_POOL_LINE: usize = 64 * 1024;
+/// Requests a miner may send between two ticks (about a second). A rig sends a share
+/// every few seconds, a proxy in front of 256 rigs at vardiff's 30 s a share about 9 a
+/// second; a connection past this is a flood and is closed.
+pub const MAX_MINER_REQUESTS: u16 = 2000;
 /// Output we queue for a miner that does not read before dropping it.
 pub const MAX_MINER_OUT: usize = 256 * 1024;
 /// Output we queue for a pool before treating the link as broken.
@@ -151,6 +155,8 @@ pub struct Proxy {
     http_refusals: http::Refusals,
     access_log: AppendLog,
     share_log: AppendLog,
+    /// Console lines that can come at rig rate, kept to a line now and then per reason.
+    log_limiter: LogLimiter,
     reader: LineReader,
     /// Encoding buffer for replies and requests.
     scratch: Vec<u8>,
@@ -232,6 +238,7 @@ impl Proxy {
             http_refusals: http::Refusals::default(),
             access_log,
             share_log,
+            log_limiter: LogLimiter::default(),
             reader: LineReader::new(2 * MAX_POOL_LINE),
             scratch: Vec::with_capacity(4096),
             extensions,
@@ -442,6 +449,7 @@ impl Proxy {
         self.parked_tick(now);
         self.rig_notes_tick(now);
         self.collect_idle_upstreams(now);
+        self.log_limiter.take_due(now, |s| log::log!(s.topic.level(), "{s}"));
         if now >= self.next_print {
             self.next_print = now + self.print_every();
             self.print_summary(now);

@@ -122,6 +122,9 @@ impl Proxy {
         if (new.retries, new.retry_pause_secs) != (old.retries, old.retry_pause_secs) {
             changed.push("retries");
         }
+        if new.quarantine != old.quarantine {
+            changed.push("quarantine");
+        }
         if new.vardiff != old.vardiff {
             changed.push("vardiff");
             self.vardiff = (0..new.binds.len()).map(|i| new.vardiff_of(i)).collect();

@@ -325,13 +325,13 @@ impl Mapper {
     ) -> Result<Share, crate::stratum::v1::error::V1Error> {
         use crate::stratum::v1::error::V1Error;
         if !self.live {
-            return Err(V1Error::Other("Pool connection lost, share not sent"));
+            return Err(V1Error::NotSent("Pool connection lost, share not sent"));
         }
         let pending_full = self.pending.len() >= MAX_PENDING;
         let Work::V1(w) = &mut self.work else { return Err(V1Error::Other("Not a stratum v1 upstream")) };
         let share = w.check_share(slot, difficulty, version_mask, submit)?;
         if share.forward && pending_full {
-            return Err(V1Error::Other("Pool connection busy, share not sent"));
+            return Err(V1Error::NotSent("Pool connection busy, share not sent"));
         }
         Ok(share)
     }

@@ -18,7 +18,7 @@ pub use history::History;
 mod rates_match_windows;
 
 pub use meter::RateMeter;
-pub use verdicts::Verdicts;
+pub use verdicts::{InvalidRun, Verdicts};
 pub use window::HashWindows;
 pub use worker_rates::WorkerRates;
 pub use workers::{Worker, Workers};

@@ -21,7 +21,8 @@ pub enum StratumError {
     InvalidMethod,
     /// The login names no registered account and the port has no pools of its own.
     UnknownAccount,
-    /// The rig is in its quarantine cool-down.
+    /// The rig is in its quarantine cool-down (the pool rejected its shares, or the
+    /// proxy's checks kept refusing them).
     RigRefused,
     /// The miner's algorithm list does not include the upstream's algorithm.
     UnsupportedAlgo(String),
@@ -50,7 +51,7 @@ impl StratumError {
             Self::Duplicate => "Duplicate share",
             Self::ProxyFull => "Proxy is full, try again later",
             Self::InvalidMethod => "Invalid method",
-            Self::RigRefused => "This rig is in quarantine: the pool rejected too many of its shares; try again later",
+            Self::RigRefused => "This rig is in quarantine: too many of its shares were refused; try again later",
             Self::UnknownAccount => "Unknown account: register pool credentials at /api/v1/users and log in with the name",
             Self::UnsupportedAlgo(_) => "Unsupported algorithm",
             Self::PoolUnavailable => "Pool connection lost, share not sent",

@@ -3,6 +3,7 @@
 //! login reply carries the first job.
 
 use super::{Delivery, Identity, Miner, MinerState, Proto, constant_time_eq};
+use crate::logs::{PeerText, Topic};
 use crate::proxy::accounts::worker_user;
 use crate::proxy::{Proxy, Route, custom_diff};
 use crate::splitter::vardiff::VardiffConfig;
@@ -108,33 +109,39 @@ impl Proxy {
     /// that upstream has a job (otherwise when the first job arrives).
     fn login(&mut self, id: MinerId, req_id: RequestId, login: Login, now: Instant) {
         let Some(wallet) = login.login.as_deref() else {
-            return self.refuse_login(id, &req_id, StratumError::InvalidAddress);
+            return self.refuse_login(id, &req_id, "-", StratumError::InvalidAddress, now);
         };
         if let Some(pass) = self.cfg.access_password.as_deref()
             && !constant_time_eq(pass.as_bytes(), login.pass.as_bytes())
         {
-            return self.refuse_login(id, &req_id, StratumError::InvalidPassword);
+            return self.refuse_login(id, &req_id, wallet, StratumError::InvalidPassword, now);
         }
         let (user, custom_diff) = custom_diff::split(wallet, self.cfg.custom_diff);
         let algos = AlgoSet::from_names(login.algos.iter().map(String::as_str));
         let group = match self.login_group(id, user) {
             Ok(g) => g,
-            Err(e) => return self.refuse_login(id, &req_id, e),
+            Err(e) => return self.refuse_login(id, &req_id, user, e, now),
         };
         if self.groups.get(group).is_some_and(|g| g.dialect() != crate::stratum::algo::Dialect::CryptoNote) {
-            return self.refuse_login(id, &req_id, StratumError::Pool("This pool speaks stratum v1: use a stratum v1 miner".into()));
+            return self.refuse_login(
+                id,
+                &req_id,
+                user,
+                StratumError::Pool("This pool speaks stratum v1: use a stratum v1 miner".into()),
+                now,
+            );
         }
         self.miners[id.0].group = group;
         let (refused, no_nicehash) = self.rig_standing(user, login.rigid.as_deref(), now);
         if refused {
-            return self.refuse_login(id, &req_id, StratumError::RigRefused);
+            return self.refuse_login(id, &req_id, user, StratumError::RigRefused, now);
         }
         let alone = no_nicehash.then_some(crate::splitter::Alone::NoNiceHash).filter(|_| self.cfg.mode == crate::config::Mode::NiceHash);
         let (assigned, kept) = match self.unpark(user, login.rigid.as_deref(), group, id, now) {
             Some((a, kept)) => (a, Some(kept)),
             None => match self.place_for(group, id, alone, now) {
                 Ok(a) => (a, None),
-                Err(e) => return self.refuse_login(id, &req_id, e),
+                Err(e) => return self.refuse_login(id, &req_id, user, e, now),
             },
         };
         // A rig back within the grace period keeps the difficulty it had unless it asks
@@ -165,6 +172,7 @@ impl Proxy {
             agent: agent_ref,
             rig_id: login.rigid.map(String::into_boxed_str),
             verdicts: Default::default(),
+            invalid_run: Default::default(),
         }));
         miner.state = MinerState::WaitReady { login_id: req_id };
         log::debug!("miner {} logged in as {user} on upstream #{} slot {}", miner.peer, assigned.upstream.0, assigned.slot);
@@ -175,8 +183,14 @@ impl Proxy {
         self.deliver_to(id, now);
     }
 
-    fn refuse_login(&mut self, id: MinerId, req_id: &str, err: StratumError) {
-        log::info!("miner {} login refused: {err}", self.miners[id.0].peer);
+    /// Answers a login with `err` and closes. A misconfigured rig retries every few seconds
+    /// for as long as it runs: a line per reason now and then (see `logs::limiter`).
+    fn refuse_login(&mut self, id: MinerId, req_id: &str, user: &str, err: StratumError, now: Instant) {
+        let peer = self.miners[id.0].peer;
+        let user = PeerText(user);
+        if self.log_limiter.admit(Topic::LoginRefused, err.message(), format_args!("{peer} ({user})"), now) {
+            log::info!("miner {peer} ({user}) login refused: {err}");
+        }
         self.reply_error(id, req_id, &err);
         self.close_miner(id, "login refused");
     }
@@ -203,7 +217,7 @@ impl Proxy {
         let (uid, share) = match checked {
             Ok(ok) => ok,
             Err(e) => {
-                self.share_refused(Some(id), worker, diff, &e);
+                self.share_refused(Some(id), worker, diff, &e, now);
                 self.reply_error(id, req_id, &e);
                 if e == StratumError::IncompatibleNonce {
                     self.no_nicehash(id, now);
@@ -219,7 +233,7 @@ impl Proxy {
         let share_diff = share.diff;
         let pending = Pending { miner: id, miner_seq: seq, worker, request_id: req_id.into(), share, sent: now };
         if let Err(e) = self.forward_share(uid, &s, pending, now) {
-            self.share_refused(Some(id), worker, share_diff, &e);
+            self.share_refused(Some(id), worker, share_diff, &e, now);
             self.reply_error(id, req_id, &e);
         }
     }

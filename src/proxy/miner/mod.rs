@@ -9,8 +9,9 @@ mod v1;
 pub use cryptonote::CnMiner;
 pub use v1::V1Miner;
 
-use super::{IDLE_TIMEOUT, LOGIN_TIMEOUT, MAX_MINER_LINE, MAX_MINER_OUT, Proxy, Route};
+use super::{IDLE_TIMEOUT, LOGIN_TIMEOUT, MAX_MINER_LINE, MAX_MINER_OUT, MAX_MINER_REQUESTS, Proxy, Route};
 use crate::config::BindProtocol;
+use crate::logs::Topic;
 use crate::net::{Conn, ConnError, Fill};
 use crate::splitter::Seat;
 use crate::splitter::vardiff::{MinerDiff, VardiffConfig};
@@ -21,6 +22,7 @@ use crate::stratum::algo::Dialect;
 use crate::{GroupId, MinerId, UpstreamId};
 use mio::net::TcpStream;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -60,6 +62,9 @@ pub struct Identity {
     /// The pool's verdicts on its last shares (for quarantine). Here rather than in the
     /// miner record: only logged-in miners have them, and the box has room for 4 bytes.
     pub verdicts: crate::stats::Verdicts,
+    /// Its shares the proxy's checks refused lately (for quarantine), in the box's last 4
+    /// bytes. A live upgrade starts it over.
+    pub invalid_run: crate::stats::InvalidRun,
 }
 
 /// A miner on its way between upstreams (see `moves.rs`). Boxed: most miners never move,
@@ -124,9 +129,11 @@ pub struct Miner {
     pub port: u8,
     pub proto: Proto,
     pub identity: Option<Box<Identity>>,
-    /// Worker record key (see `stats::Workers`), kept in 4 bytes (keys stay below
+    /// Worker record key + 1 (see `stats::Workers`), kept in 4 bytes (keys stay below
     /// `MAX_WORKERS`); read it with `worker()`.
-    worker_key: Option<u32>,
+    worker_key: Option<NonZeroU32>,
+    /// Requests (lines) read since the last tick: more than `MAX_MINER_REQUESTS` close it.
+    requests: u16,
     pub last_seen: Instant,
 }
 
@@ -158,6 +165,7 @@ impl Miner {
             proto: Proto::Undecided(protocol),
             identity: None,
             worker_key: None,
+            requests: 0,
             last_seen: now,
         }
     }
@@ -189,6 +197,7 @@ impl Miner {
             proto,
             identity: None,
             worker_key: None,
+            requests: 0,
             last_seen,
         }
     }
@@ -209,12 +218,12 @@ impl Miner {
 
     /// Its worker record key.
     pub fn worker(&self) -> Option<usize> {
-        self.worker_key.map(|w| w as usize)
+        self.worker_key.map(|w| w.get() as usize - 1)
     }
 
     /// Ties the miner to worker record `key`.
     pub fn set_worker(&mut self, key: Option<usize>) {
-        self.worker_key = key.and_then(|k| u32::try_from(k).ok());
+        self.worker_key = key.and_then(|k| u32::try_from(k + 1).ok()).and_then(NonZeroU32::new);
     }
 
     /// The miner is about to get its first job from another upstream: a v1 miner needs
@@ -297,7 +306,10 @@ impl Proxy {
             }
             let closing = self.miners.get(id.0).is_none_or(|m| m.state == MinerState::Closing);
             if let Some(why) = failed {
-                log::warn!("miner {}: {why}, closing", self.miners[id.0].peer);
+                let m = &self.miners[id.0];
+                if self.log_limiter.admit(Topic::MinerDropped, &why, format_args!("{} ({})", m.peer, m.user()), now) {
+                    log::warn!("miner {} ({}): {why}, closing", m.peer, m.user());
+                }
                 self.close_miner(id, &why);
             }
             match fill {
@@ -317,11 +329,14 @@ impl Proxy {
                 }
                 Err(e) => {
                     reader.clear();
-                    if matches!(&e, ConnError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData) {
-                        // A failed TLS handshake or a corrupt record: worth an operator's eye.
-                        log::info!("miner {}: {e}, closing", self.miners[id.0].peer);
+                    let why = e.to_string();
+                    // A failed TLS handshake or a corrupt record: worth an operator's eye.
+                    if matches!(&e, ConnError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData)
+                        && self.log_limiter.admit(Topic::ConnectionRefused, &why, format_args!("{}", self.miners[id.0].peer), now)
+                    {
+                        log::info!("miner {}: {why}, closing", self.miners[id.0].peer);
                     }
-                    self.close_miner(id, &e.to_string());
+                    self.close_miner(id, &why);
                     break;
                 }
             }
@@ -332,16 +347,29 @@ impl Proxy {
     fn miner_line(&mut self, id: MinerId, line: &[u8], now: Instant) {
         let Some(miner) = self.miners.get_mut(id.0) else { return };
         miner.last_seen = now;
+        // Each request costs a parse and a reply, a share a hash: one connection must not
+        // take the loop (the count starts over at each tick).
+        miner.requests = miner.requests.saturating_add(1);
+        if miner.requests > MAX_MINER_REQUESTS {
+            let why = "more requests in a second than any rig sends";
+            if self.log_limiter.admit(Topic::MinerDropped, why, format_args!("{} ({})", miner.peer, miner.user()), now) {
+                log::warn!("miner {} ({}): more than {MAX_MINER_REQUESTS} requests in a second, closing", miner.peer, miner.user());
+            }
+            return self.close_miner(id, why);
+        }
         if let Proto::Undecided(allowed) = miner.proto {
             miner.proto = match (sniff(line), allowed) {
                 (Some(Dialect::CryptoNote), BindProtocol::Auto | BindProtocol::CryptoNote) => Proto::CryptoNote(CnMiner::default()),
                 (Some(Dialect::StratumV1), BindProtocol::Auto | BindProtocol::StratumV1) => Proto::V1(Box::default()),
                 (found, _) => {
-                    let why = match found {
-                        None => "first request is neither a login nor a mining.* request",
-                        Some(_) => "first request is in a dialect this port does not take",
+                    // A rig on the wrong port retries for ever; a scanner tries every port.
+                    let (topic, why) = match found {
+                        None => (Topic::ConnectionRefused, "first request is neither a login nor a mining.* request"),
+                        Some(_) => (Topic::LoginRefused, "first request is in a dialect this port does not take"),
                     };
-                    log::info!("miner {}: {why}, closing", miner.peer);
+                    if self.log_limiter.admit(topic, why, format_args!("{}", miner.peer), now) {
+                        log::info!("miner {}: {why}, closing", miner.peer);
+                    }
                     return self.close_miner(id, why);
                 }
             };
@@ -373,7 +401,7 @@ impl Proxy {
         let miner = alive.then_some(p.miner);
         match &result {
             Ok(()) => self.share_accepted(uid, miner, p.worker, &p.share, Some(now.saturating_duration_since(p.sent)), now),
-            Err(e) => self.share_refused(miner, p.worker, p.share.diff, e),
+            Err(e) => self.share_refused(miner, p.worker, p.share.diff, e, now),
         }
         if !alive {
             return;
@@ -455,6 +483,7 @@ impl Proxy {
         let mut expired = Vec::new();
         let mut due_moves = Vec::new();
         for (key, m) in &mut self.miners {
+            m.requests = 0;
             if let Some(mv) = m.moving.as_deref_mut() {
                 if mv.from.is_some_and(|(_, until)| now >= until) {
                     mv.from = None;
@@ -476,8 +505,10 @@ impl Proxy {
             }
         }
         for (key, why) in expired {
-            if why != "login timeout" {
-                log::warn!("miner {}: {why}, closing", self.miners[key].peer);
+            let m = &self.miners[key];
+            // A farm whose network drops loses every rig to this at once.
+            if why != "login timeout" && self.log_limiter.admit(Topic::MinerDropped, why, format_args!("{} ({})", m.peer, m.user()), now) {
+                log::warn!("miner {} ({}): {why}, closing", m.peer, m.user());
             }
             self.close_miner(MinerId(key), why);
         }
@@ -500,10 +531,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_worker_key_round_trips_in_four_bytes() {
+        let std = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(std.local_addr().unwrap()).unwrap();
+        let mut m = Miner::new(1, stream, std.local_addr().unwrap(), 0, crate::DEFAULT_GROUP, BindProtocol::Auto, 0, Instant::now());
+        for key in [Some(0), Some(1), Some(crate::stats::workers::MAX_WORKERS - 1), None] {
+            m.set_worker(key);
+            assert_eq!(m.worker(), key);
+        }
+    }
+
+    #[test]
     fn a_miner_record_stays_small() {
         // Per-miner memory is the proxy's main cost at scale (see BENCHMARKS.md). 200 bytes
         // before pool groups; the move box, the rate meter for weighted groups, the group
         // and the dialect's tag took it to 240. A v1 miner's extra state is boxed.
         assert!(std::mem::size_of::<Miner>() <= 240, "{} bytes", std::mem::size_of::<Miner>());
+        // A logged-in miner's box: two shared strings, the rig id, and 8 bytes of quarantine.
+        assert!(std::mem::size_of::<Identity>() <= 56, "{} bytes", std::mem::size_of::<Identity>());
     }
 }

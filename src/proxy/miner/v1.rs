@@ -9,6 +9,7 @@
 //! it takes its seat, with that prefix, on an upstream of its account or port group.
 
 use super::{Delivery, Identity, Miner, MinerState, Proto, constant_time_eq};
+use crate::logs::{PeerText, Topic};
 use crate::proxy::accounts::worker_user;
 use crate::proxy::{Proxy, Route, custom_diff};
 use crate::splitter::v1::V1Split;
@@ -192,7 +193,7 @@ impl Proxy {
                     }
                     a.slot
                 }
-                Err(e) => return self.v1_refuse(id, rid, &e),
+                Err(e) => return self.v1_refuse(id, rid, "-", &e, now),
             },
             None => {
                 self.next_prefix = self.next_prefix.wrapping_add(1);
@@ -229,18 +230,18 @@ impl Proxy {
         if let Some(want) = self.cfg.access_password.as_deref()
             && !constant_time_eq(want.as_bytes(), pass.as_bytes())
         {
-            return self.v1_refuse(id, rid, &StratumError::InvalidPassword);
+            return self.v1_refuse(id, rid, user, &StratumError::InvalidPassword, now);
         }
         let (user, custom) = custom_diff::split(user, self.cfg.custom_diff);
         let group = match self.login_group(id, user) {
             Ok(g) => g,
-            Err(e) => return self.v1_refuse(id, rid, &e),
+            Err(e) => return self.v1_refuse(id, rid, user, &e, now),
         };
         if self.groups.get(group).is_none_or(|g| g.dialect() != Dialect::StratumV1) {
-            return self.v1_refuse(id, rid, &StratumError::Pool("This account's pool does not speak stratum v1".into()));
+            return self.v1_refuse(id, rid, user, &StratumError::Pool("This account's pool does not speak stratum v1".into()), now);
         }
         if self.rig_standing(user, None, now).0 {
-            return self.v1_refuse(id, rid, &StratumError::RigRefused);
+            return self.v1_refuse(id, rid, user, &StratumError::RigRefused, now);
         }
         let seated = self.miners[id.0].route.filter(|r| self.splitter.get(r.upstream()).is_some_and(|u| u.group == group));
         let route = match seated {
@@ -267,7 +268,7 @@ impl Proxy {
                         }
                         Route::new(a.upstream, a.slot)
                     }
-                    Err(e) => return self.v1_refuse(id, rid, &e),
+                    Err(e) => return self.v1_refuse(id, rid, user, &e, now),
                 }
             }
         };
@@ -293,7 +294,13 @@ impl Proxy {
         miner.route = Some(route);
         miner.set_worker(worker);
         miner.diff_mode = diff_mode;
-        miner.identity = Some(Box::new(Identity { user: user_ref, agent: agent_ref, rig_id: None, verdicts: Default::default() }));
+        miner.identity = Some(Box::new(Identity {
+            user: user_ref,
+            agent: agent_ref,
+            rig_id: None,
+            verdicts: Default::default(),
+            invalid_run: Default::default(),
+        }));
         miner.state = MinerState::Ready;
         log::debug!("v1 miner {} authorized as {user} on upstream #{} prefix {prefix:04x}", miner.peer, route.upstream().0);
         self.log_connect(id);
@@ -323,7 +330,7 @@ impl Proxy {
             Ok(ok) => ok,
             Err(e) => {
                 let diff = diff_hashes(self, route.upstream());
-                self.share_refused(Some(id), worker, diff, &StratumError::V1(e.clone()));
+                self.share_refused(Some(id), worker, diff, &StratumError::V1(e.clone()), now);
                 return self.v1_error(id, rid, &e);
             }
         };
@@ -341,7 +348,7 @@ impl Proxy {
             write::pool_submit(out, req_id, user, &s.job_id, &prefix, &s.extranonce2, &s.ntime, &s.nonce, s.version_bits.as_deref());
         });
         if let Err(e) = result {
-            self.share_refused(Some(id), worker, share_diff, &e);
+            self.share_refused(Some(id), worker, share_diff, &e, now);
             self.v1_error(id, rid, &V1Error::Pool { code: 20, message: e.message().into() });
         }
     }
@@ -354,7 +361,7 @@ impl Proxy {
         s: &Submit<'_>,
     ) -> Result<(UpstreamId, crate::splitter::Share), V1Error> {
         let uid = route.upstream();
-        let mapper = self.splitter.mapper_mut(uid).ok_or(V1Error::Other("Pool connection lost, share not sent"))?;
+        let mapper = self.splitter.mapper_mut(uid).ok_or(V1Error::NotSent("Pool connection lost, share not sent"))?;
         mapper.check_v1_share(route.slot, difficulty, mask, s).map(|share| (uid, share))
     }
 
@@ -417,9 +424,14 @@ impl Proxy {
         self.send_scratch(id);
     }
 
-    /// A subscribe or authorize that cannot be served: the error, then the connection closes.
-    fn v1_refuse(&mut self, id: MinerId, rid: &str, e: &StratumError) {
-        log::info!("v1 miner {} refused: {e}", self.miners[id.0].peer);
+    /// A subscribe or authorize that cannot be served: the error, then the connection
+    /// closes. Logged as CryptoNote login refusals are: a line per reason now and then.
+    fn v1_refuse(&mut self, id: MinerId, rid: &str, user: &str, e: &StratumError, now: Instant) {
+        let peer = self.miners[id.0].peer;
+        let user = PeerText(user);
+        if self.log_limiter.admit(Topic::LoginRefused, e.message(), format_args!("{peer} ({user})"), now) {
+            log::info!("v1 miner {peer} ({user}) refused: {e}");
+        }
         self.v1_error(id, rid, &V1Error::Pool { code: 20, message: e.message().into() });
         self.close_miner(id, "refused");
     }

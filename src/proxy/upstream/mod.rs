@@ -11,6 +11,7 @@ mod v1;
 
 use super::{MAX_POOL_LINE, MAX_POOL_OUT, Proxy, SUBMIT_TIMEOUT};
 use crate::config::PoolConfig;
+use crate::logs::Topic;
 use crate::net::resolve::Lookup;
 use crate::net::{Conn, Fill, LineReader, Source};
 use crate::pool::session::Due;
@@ -304,10 +305,16 @@ impl Proxy {
         self.drop_connection(uid, now);
         let Some(u) = self.splitter.get_mut(uid) else { return };
         let failure = if silent { u.link.session.silent(now, pools) } else { u.link.session.failed(now, pools, retries, pause) };
-        if failure.was_active {
-            log::warn!("upstream #{}: connection to {url} lost: {why}; reconnecting", uid.0);
-        } else {
-            log::warn!("upstream #{}: {url}: {why}; next try in {} ms", uid.0, failure.delay.as_millis());
+        // In simple mode a pool that goes down takes one upstream per rig with it, and a
+        // dead pool is retried every `retry-pause`: one line per pool and reason now and then.
+        let lost = if failure.was_active { "connection lost: " } else { "" };
+        let reason = format!("{url}: {lost}{why}");
+        if self.log_limiter.admit(Topic::PoolFailed, &reason, format_args!("upstream #{}", uid.0), now) {
+            if failure.was_active {
+                log::warn!("upstream #{}: connection to {url} lost: {why}; reconnecting", uid.0);
+            } else {
+                log::warn!("upstream #{}: {url}: {why}; next try in {} ms", uid.0, failure.delay.as_millis());
+            }
         }
         // The lane is down when none of its upstreams is logged in any more.
         let lane_up = self.splitter.iter().any(|(_, u)| u.group == group && u.lane == lane && u.link.session.is_active());

@@ -56,6 +56,8 @@ pub struct Worker {
 pub const FLAG_NO_NICEHASH: u8 = 1;
 /// The pool rejected too many of its shares: it mines on a connection of its own.
 pub const FLAG_QUARANTINED: u8 = 2;
+/// Its shares kept failing the proxy's checks (the wrong algorithm?).
+pub const FLAG_INVALID_SHARES: u8 = 4;
 
 impl Worker {
     /// Address of the last login. (An IPv4-mapped IPv6 peer reads as its IPv4 address; the

@@ -25,8 +25,11 @@ pub enum V1Error {
     Unauthorized,
     /// 25: a request that needs `mining.subscribe` first.
     NotSubscribed,
-    /// 20 with a fixed reason: malformed params, unknown method, no pool.
+    /// 20 with a fixed reason: malformed params, unknown method.
     Other(&'static str),
+    /// 20: a share the proxy could not send (no pool connection, or its queue is full).
+    /// Not the miner's fault: counted as rejected, like CryptoNote's "Pool connection lost".
+    NotSent(&'static str),
     /// Whatever the pool answered, passed on with its code (20 when it gave none).
     Pool { code: i64, message: Box<str> },
 }
@@ -35,7 +38,7 @@ impl V1Error {
     /// The numeric code.
     pub fn code(&self) -> i64 {
         match self {
-            Self::Other(_) => 20,
+            Self::Other(_) | Self::NotSent(_) => 20,
             Self::JobNotFound => 21,
             Self::Duplicate => 22,
             Self::LowDifficulty => 23,
@@ -53,7 +56,7 @@ impl V1Error {
             Self::LowDifficulty => "Low difficulty share",
             Self::Unauthorized => "Unauthorized worker",
             Self::NotSubscribed => "Not subscribed",
-            Self::Other(msg) => msg,
+            Self::Other(msg) | Self::NotSent(msg) => msg,
             Self::Pool { message, .. } => message,
         }
     }
@@ -78,6 +81,7 @@ mod tests {
     fn codes_follow_the_stratum_convention() {
         let all = [
             (V1Error::Other("x"), 20),
+            (V1Error::NotSent("x"), 20),
             (V1Error::JobNotFound, 21),
             (V1Error::Duplicate, 22),
             (V1Error::LowDifficulty, 23),
@@ -90,6 +94,7 @@ mod tests {
         }
         assert_eq!(V1Error::Other("Invalid nonce").to_string(), "Invalid nonce (20)");
         assert!(V1Error::Duplicate.is_invalid_share());
+        assert!(!V1Error::NotSent("Pool connection lost, share not sent").is_invalid_share(), "not the miner's fault");
         assert!(!V1Error::Unauthorized.is_invalid_share());
     }
 }

@@ -1,8 +1,15 @@
 //! The access log and the share log (RFC section 15): append-only text files with one line
 //! per event, opened once. A write error is logged once and the proxy goes on; `reopen`
 //! (SIGHUP) starts a fresh file after logrotate moved the old one.
+//!
+//! [`limiter`] keeps console lines that can come at rig rate (share rejects, refused
+//! logins, dropped connections, pool failures) to a line now and then per reason.
 
-use std::fmt;
+pub mod limiter;
+
+pub use limiter::{LogLimiter, Topic};
+
+use std::fmt::{self, Write as _};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -81,6 +88,32 @@ impl fmt::Display for Utc {
     }
 }
 
+/// Text a peer sent (a login name), for a log line: at most 64 characters, control
+/// characters shown as `?`, so a rig cannot write a fake line or a 16 KiB one.
+pub struct PeerText<'a>(pub &'a str);
+
+impl fmt::Display for PeerText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars().take(64) {
+            f.write_char(if c.is_control() { '?' } else { c })?;
+        }
+        Ok(())
+    }
+}
+
+/// `1234567` as `1,234,567`, for log lines people read.
+pub fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Unix time now in milliseconds.
 pub fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
@@ -114,6 +147,20 @@ mod tests {
         assert!(old.ends_with(" CONNECT 10.0.0.1:4000 WALLET XMRig/6\n"), "{old}");
         assert!(new.ends_with(" CLOSE 10.0.0.1:4000 WALLET rx=1 tx=2\n") && new.lines().count() == 1, "{new}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(3960), "3,960");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn peer_text_is_one_short_line() {
+        assert_eq!(PeerText("bob\nINFO fake line\r").to_string(), "bob?INFO fake line?");
+        assert_eq!(PeerText(&"x".repeat(20_000)).to_string().len(), 64);
     }
 
     #[test]
