@@ -56,8 +56,11 @@ fn main() -> ExitCode {
         log::error!("cannot install signal handlers: {e}");
         return ExitCode::FAILURE;
     }
-    // Listening (or, after a live upgrade, serving what was handed over): tell systemd.
-    stratum_proxy::net::notify::notify("READY=1");
+    // Listening: tell systemd. After a live upgrade the old process announces this one
+    // (MAINPID and READY in one datagram), so this one says nothing.
+    if handover.is_none() {
+        stratum_proxy::net::notify::notify("READY=1");
+    }
     match proxy.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -168,8 +168,11 @@ impl Proxy {
         match self.hand_over(&exe, now) {
             Ok(child) => {
                 // Under systemd the new process is the service from now on: the old one
-                // leaving once drained must not stop it.
-                crate::net::notify::notify(&format!("MAINPID={child}"));
+                // leaving once drained must not stop it. It answered "ok" once it serves,
+                // so its readiness goes in the same datagram, sent by the process systemd
+                // still takes as main (a unit's default `NotifyAccess=main` would drop a
+                // READY=1 from the new pid sent before this).
+                crate::net::notify::notify(&format!("MAINPID={child}\nREADY=1"));
                 self.after_handover(child, now)
             }
             Err(e) => {
