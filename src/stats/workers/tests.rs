@@ -95,7 +95,9 @@ fn a_record_keeps_its_last_address_and_user() {
 
 #[test]
 fn a_record_is_152_bytes_and_a_short_name_needs_no_more() {
-    assert_eq!(std::mem::size_of::<Worker>(), 152);
+    // 152 bytes with 64-bit pointers; the armv7 build's 32-bit ones make it 144.
+    let expected = if cfg!(target_pointer_width = "64") { 152 } else { 144 };
+    assert_eq!(std::mem::size_of::<Worker>(), expected);
     let mut w = Workers::new(WorkersMode::RigId, false);
     let ip = "10.0.0.7".parse().unwrap();
     for i in 0..10_000 {
@@ -103,7 +105,7 @@ fn a_record_is_152_bytes_and_a_short_name_needs_no_more() {
     }
     // In the slab a record takes no more than its size (the free-list link fits in it).
     let stride = |a: usize, b: usize| &w.records[b] as *const Worker as usize - &w.records[a] as *const Worker as usize;
-    assert_eq!(stride(0, 1), 152);
+    assert_eq!(stride(0, 1), expected);
     // The index: 4 bytes a slot, at most three quarters full.
     assert_eq!(w.by_name.capacity(), 16_384);
     assert_eq!(w.users.len(), 1);
