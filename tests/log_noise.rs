@@ -143,3 +143,20 @@ fn a_rig_on_the_wrong_algorithm_is_warned_about_once_by_name_and_reason() {
         "{warned:?}"
     );
 }
+
+#[test]
+fn a_rig_that_cannot_mine_the_pools_algorithm_is_told_and_the_log_says_so_once() {
+    keep_lines();
+    let pool = MockPool::start(1000);
+    pool.state.lock().unwrap().algo = "cn-pico".into();
+    let proxy = RunningProxy::start(config(Mode::NiceHash, &[pool.url()]));
+    // A rig built for rx/0 only, retrying as miners do.
+    for _ in 0..3 {
+        let mut m = proxy.miner();
+        m.send("login", serde_json::json!({"login": "rx-only-rig", "pass": "x", "agent": "XMRig/6.26.0", "algo": ["rx/0"]}));
+        assert_eq!(error_of(&m.recv()), "Unsupported algorithm cn-pico");
+        assert!(m.closed_within(WAIT));
+    }
+    let full = lines_with(&["(rx-only-rig) login refused: it cannot mine the pool's algorithm cn-pico"]);
+    assert_eq!(full.len(), 1, "the operator hears of it once, not per retry: {full:?}");
+}

@@ -34,7 +34,7 @@ impl Proxy {
         let Some(miner) = miners.get_mut(id.0) else { return };
         let mut d = Delivery { scratch, extensions, vardiff, now };
         if let Err(why) = deliver_job(mapper, miner, route.slot, &mut d) {
-            self.close_miner(id, &why);
+            self.close_undelivered(id, why, now);
         }
     }
 

@@ -1,7 +1,7 @@
 //! Work flowing through an upstream: a pool job goes down to every miner on it (encoded
 //! once, patched per miner), and checked shares go up to the pool, gathered per loop pass.
 
-use super::miner::{Delivery, deliver_job};
+use super::miner::{Delivery, Undelivered, deliver_job};
 use super::moves::moves_at_job;
 use super::upstream::PoolProto;
 use super::{Proxy, Route};
@@ -45,7 +45,7 @@ impl Proxy {
         let Proxy { splitter, miners, scratch, extensions, vardiff, .. } = self;
         let Some(mapper) = splitter.mapper_mut(uid) else { return };
         let mut d = Delivery { scratch, extensions, vardiff, now };
-        let mut failed: Vec<(MinerId, String)> = Vec::new();
+        let mut failed: Vec<(MinerId, Undelivered)> = Vec::new();
         let mut moving: Vec<(MinerId, u16)> = Vec::new();
         let mut sent = 0;
         // CryptoNote scans its slot table in place; v1 lists its (sparse) prefixes.
@@ -71,7 +71,7 @@ impl Proxy {
         }
         log::debug!("upstream #{}: job sent to {sent} miners in {} us", uid.0, now.elapsed().as_micros());
         for (mid, why) in failed {
-            self.close_miner(mid, &why);
+            self.close_undelivered(mid, why, now);
         }
         for (mid, slot) in moving {
             self.job_for_moving(uid, mid, slot, now);

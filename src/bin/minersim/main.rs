@@ -112,6 +112,8 @@ struct Config {
     /// Stratum v1 instead of CryptoNote.
     v1: bool,
     algo: common::v1::Algo,
+    /// CryptoNote: the algorithms a login offers.
+    algos: Vec<String>,
     version_rolling: bool,
     wrong_extranonce: bool,
 }
@@ -131,7 +133,12 @@ fn parse_args() -> Config {
     o.optflag("", "json", "print the final summary as one JSON object");
     o.optopt("", "agent", "user agent (default minersim/0.1)", "STR");
     o.optopt("", "protocol", "cryptonote (default) or v1 (hashing Bitcoin-family miners)", "NAME");
-    o.optopt("", "algo", "v1: sha256d (default) or scrypt", "ALGO");
+    o.optopt(
+        "",
+        "algo",
+        "v1: sha256d (default) or scrypt; cryptonote: the algorithms the login lists, comma-separated (default rx/0,cn/r)",
+        "ALGO",
+    );
     o.optflag("", "version-rolling", "v1: ask for version rolling with mining.configure");
     o.optflag("", "wrong-extranonce", "v1: hash with a corrupted extranonce1 (every share should be rejected)");
     o.optflag("h", "help", "show help");
@@ -165,6 +172,11 @@ fn parse_args() -> Config {
             }
         }
     }
+    let v1 = match m.opt_str("protocol").as_deref() {
+        None | Some("cryptonote") => false,
+        Some("v1") => true,
+        Some(other) => die_(format!("unknown --protocol {other} (cryptonote or v1)")),
+    };
     Config {
         url: m.opt_str("url").unwrap_or_else(|| "127.0.0.1:3333".into()),
         miners: num(&m, "miners", 1usize),
@@ -177,14 +189,20 @@ fn parse_args() -> Config {
         report: num(&m, "report", 0.0f64),
         json: m.opt_present("json"),
         agent: m.opt_str("agent").unwrap_or_else(|| "minersim/0.1".into()),
-        v1: match m.opt_str("protocol").as_deref() {
-            None | Some("cryptonote") => false,
-            Some("v1") => true,
-            Some(other) => die_(format!("unknown --protocol {other} (cryptonote or v1)")),
-        },
-        algo: match m.opt_str("algo") {
+        v1,
+        algo: match m.opt_str("algo").filter(|_| v1) {
             None => common::v1::Algo::Sha256d,
             Some(a) => common::v1::Algo::parse(&a).unwrap_or_else(|| die_(format!("--algo {a}: sha256d or scrypt"))),
+        },
+        algos: match m.opt_str("algo").filter(|_| !v1) {
+            None => vec!["rx/0".into(), "cn/r".into()],
+            Some(a) => {
+                let list: Vec<String> = a.split(',').map(str::trim).filter(|n| !n.is_empty()).map(String::from).collect();
+                if list.is_empty() {
+                    die_(format!("--algo {a:?}: name at least one algorithm"));
+                }
+                list
+            }
         },
         version_rolling: m.opt_present("version-rolling"),
         wrong_extranonce: m.opt_present("wrong-extranonce"),
@@ -335,7 +353,7 @@ impl Sim {
             }
             let login = json!({"id": LOGIN_ID, "jsonrpc": "2.0", "method": "login", "params": {
                 "login": self.cfg.user, "pass": self.cfg.pass, "agent": self.cfg.agent,
-                "rigid": format!("sim-{i}"), "algo": ["rx/0", "cn/r"]}});
+                "rigid": format!("sim-{i}"), "algo": self.cfg.algos}});
             self.miners[i].state = State::LoginSent;
             if !self.send(i, &login) {
                 return self.kill(i);
@@ -446,6 +464,8 @@ impl Sim {
             let job = result.and_then(|r| r.get("job"));
             let (None, Some(session), Some(job)) = (err, session, job) else {
                 self.st.login_failed += 1;
+                let why = err.and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("no session or job");
+                self.count_error(format!("login: {why}"));
                 self.miners[i].state = State::Dead;
                 self.miners[i].stream = None;
                 return false;
@@ -494,6 +514,11 @@ impl Sim {
     /// One rejected share, counted by its reason (a bounded number of reasons).
     fn count_reject(&mut self, text: String) {
         self.st.rejected += 1;
+        self.count_error(text);
+    }
+
+    /// One error reply (a rejected share or a refused login), counted by its text.
+    fn count_error(&mut self, text: String) {
         let key = if self.st.errors.len() < MAX_ERROR_KINDS || self.st.errors.contains_key(&text) { text } else { "other".into() };
         *self.st.errors.entry(key).or_insert(0) += 1;
     }

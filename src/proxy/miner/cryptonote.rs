@@ -2,7 +2,7 @@
 //! `submit` of a nonce and result, `keepalived`, and jobs as blobs with a target; the
 //! login reply carries the first job.
 
-use super::{Delivery, Identity, Miner, MinerState, Proto, constant_time_eq};
+use super::{Delivery, Identity, Miner, MinerState, Proto, Undelivered, constant_time_eq};
 use crate::logs::{PeerText, Topic};
 use crate::proxy::accounts::worker_user;
 use crate::proxy::{Proxy, Route, custom_diff};
@@ -48,7 +48,7 @@ pub(super) fn deliver_job(
     slot: u16,
     vd: &VardiffConfig,
     d: &mut Delivery<'_>,
-) -> Result<(), String> {
+) -> Result<(), Undelivered> {
     let (scratch, extensions, now) = (&mut *d.scratch, d.extensions, d.now);
     if matches!(miner.state, MinerState::WaitLogin | MinerState::Closing) {
         return Ok(());
@@ -62,7 +62,7 @@ pub(super) fn deliver_job(
             write::error_reply(scratch, login_id, &StratumError::UnsupportedAlgo(algo.to_string()));
             let _ = miner.conn.send(scratch);
         }
-        return Err(format!("cannot mine the pool's algorithm {algo}"));
+        return Err(Undelivered::Unfit(format!("it cannot mine the pool's algorithm {algo}")));
     }
     let Some(pool_diff) = mapper.pool_difficulty() else { return Ok(()) };
     let diff = miner.diff_mode.difficulty_cryptonote(vd, pool_diff as u64);
@@ -78,7 +78,7 @@ pub(super) fn deliver_job(
         _ => miner.conn.send(&line.line),
     };
     miner.last_seen = now;
-    sent.map_err(|e| e.to_string())
+    sent.map_err(Undelivered::Io)
 }
 
 impl Proxy {

@@ -11,7 +11,7 @@ pub use v1::V1Miner;
 
 use super::{IDLE_TIMEOUT, LOGIN_TIMEOUT, MAX_MINER_LINE, MAX_MINER_OUT, MAX_MINER_REQUESTS, Proxy, Route};
 use crate::config::BindProtocol;
-use crate::logs::Topic;
+use crate::logs::{PeerText, Topic};
 use crate::net::{Conn, ConnError, Fill};
 use crate::splitter::Seat;
 use crate::splitter::vardiff::{MinerDiff, VardiffConfig};
@@ -257,9 +257,19 @@ pub(super) struct Delivery<'a> {
     pub now: Instant,
 }
 
+/// Why a job could not go to a miner. The miner is closed either way.
+#[derive(Debug)]
+pub(super) enum Undelivered {
+    /// The miner cannot mine what its upstream sends (the algorithm, the dialect): the
+    /// operator hears of it, since the rig will keep coming back.
+    Unfit(String),
+    /// Its socket failed or its output queue is full: an ordinary departure.
+    Io(ConnError),
+}
+
 /// Sends a mapper's current job to one miner, in its dialect (see `cryptonote.rs`), at
 /// the miner's difficulty.
-pub(super) fn deliver_job(mapper: &mut Mapper, miner: &mut Miner, slot: u16, d: &mut Delivery<'_>) -> Result<(), String> {
+pub(super) fn deliver_job(mapper: &mut Mapper, miner: &mut Miner, slot: u16, d: &mut Delivery<'_>) -> Result<(), Undelivered> {
     let vd = d.vardiff.get(usize::from(miner.port)).copied().unwrap_or_default();
     match &miner.proto {
         Proto::Undecided(_) => Ok(()),
@@ -432,6 +442,27 @@ impl Proxy {
     }
 
     /// Marks a miner for removal at the end of this loop pass.
+    /// Closes a miner its job could not reach; one that cannot mine its pool's work is
+    /// logged (once per reason, then in summaries), as a refused login when it was still
+    /// waiting for its first job.
+    pub(super) fn close_undelivered(&mut self, id: MinerId, why: Undelivered, now: Instant) {
+        let Some(miner) = self.miners.get(id.0) else { return };
+        match why {
+            Undelivered::Io(e) => self.close_miner(id, &e.to_string()),
+            Undelivered::Unfit(why) => {
+                let (peer, user) = (miner.peer, PeerText(miner.user()));
+                if matches!(miner.state, MinerState::WaitReady { .. }) {
+                    if self.log_limiter.admit(Topic::LoginRefused, &why, format_args!("{peer} ({user})"), now) {
+                        log::info!("miner {peer} ({user}) login refused: {why}");
+                    }
+                } else if self.log_limiter.admit(Topic::MinerDropped, &why, format_args!("{peer} ({user})"), now) {
+                    log::warn!("miner {peer} ({user}) closed: {why}");
+                }
+                self.close_miner(id, &why);
+            }
+        }
+    }
+
     pub(super) fn close_miner(&mut self, id: MinerId, why: &str) {
         let Some(miner) = self.miners.get_mut(id.0) else { return };
         if miner.state == MinerState::Closing {

@@ -8,7 +8,7 @@
 //! counter otherwise (the account it mines for is only known at authorize). At authorize
 //! it takes its seat, with that prefix, on an upstream of its account or port group.
 
-use super::{Delivery, Identity, Miner, MinerState, Proto, constant_time_eq};
+use super::{Delivery, Identity, Miner, MinerState, Proto, Undelivered, constant_time_eq};
 use crate::logs::{PeerText, Topic};
 use crate::proxy::accounts::worker_user;
 use crate::proxy::{Proxy, Route, custom_diff};
@@ -81,12 +81,12 @@ fn v1(m: &mut Miner) -> Option<&mut V1Miner> {
 /// upstream gets, preceded by `mining.set_difficulty` and sent clean when the miner's
 /// difficulty changes or it is new to the upstream (firmware counts shares under a newer
 /// difficulty as rejects otherwise).
-pub(super) fn deliver_job(mapper: &Mapper, miner: &mut Miner, vd: &VardiffConfig, d: &mut Delivery<'_>) -> Result<(), String> {
+pub(super) fn deliver_job(mapper: &Mapper, miner: &mut Miner, vd: &VardiffConfig, d: &mut Delivery<'_>) -> Result<(), Undelivered> {
     if miner.state != MinerState::Ready {
         return Ok(());
     }
     let (scratch, now) = (&mut *d.scratch, d.now);
-    let Some(w) = mapper.v1() else { return Err("its pool does not speak stratum v1".into()) };
+    let Some(w) = mapper.v1() else { return Err(Undelivered::Unfit("its pool does not speak stratum v1".into())) };
     let Some(job) = w.current() else { return Ok(()) };
     let pool = w.pool_difficulty();
     // Vardiff's (or the custom) difficulty, lowered further by the miner's suggestion:
@@ -105,7 +105,7 @@ pub(super) fn deliver_job(mapper: &Mapper, miner: &mut Miner, vd: &VardiffConfig
         miner.conn.send(job.line())
     };
     miner.last_seen = now;
-    sent.map_err(|e| e.to_string())
+    sent.map_err(Undelivered::Io)
 }
 
 impl Proxy {
