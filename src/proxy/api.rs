@@ -265,7 +265,7 @@ impl Proxy {
                     khs(r[2]),
                     khs(r[3]),
                     khs(r[4]),
-                    (!w.pool.is_empty()).then_some(&*w.pool),
+                    Some(self.workers.pool(w)).filter(|p| !p.is_empty()),
                     worker_flags(self.workers.flags(key))
                 ])
             })
@@ -445,13 +445,13 @@ impl Proxy {
         }
         let mut series: [Vec<(String, f64)>; 7] = Default::default();
         for (key, w) in self.workers.iter_keyed() {
-            let user = self.workers.user(w);
-            let l = labels(&[("proxy", &proxy), ("worker", &w.name), ("user", user), ("hash", hash_of(&w.pool)), ("pool", &w.pool)]);
+            let (user, pool) = (self.workers.user(w), self.workers.pool(w));
+            let l = labels(&[("proxy", &proxy), ("worker", &w.name), ("user", user), ("hash", hash_of(pool)), ("pool", pool)]);
             let up = labels(&[("proxy", &proxy), ("worker", &w.name), ("user", user)]);
             series[0].push((up, if w.connections > 0 { 1.0 } else { 0.0 }));
             series[1].push((l.clone(), w.sent as f64));
             // Share values are counted in hashes; difficulty-1 units divide by the algorithm's.
-            let divider = divider_of(&w.pool);
+            let divider = divider_of(pool);
             series[2].push((l.clone(), w.sent_diff as f64 / divider));
             series[3].push((l.clone(), w.accepted as f64));
             series[4].push((l.clone(), w.windows.total() as f64 / divider));

@@ -122,11 +122,9 @@ impl Proxy {
 
     /// The pool a worker's miners mine to now, for `/1/workers` and the metrics.
     pub(super) fn note_worker_pool(&mut self, worker: usize, uid: UpstreamId) {
-        let Some(url) = self.pool_of(uid).map(|(_, _, p)| p.url.clone()) else { return };
-        if let Some(w) = self.workers.get_mut(worker)
-            && *w.pool != *url
-        {
-            w.pool = url.into();
+        let Proxy { splitter, groups, workers, .. } = self;
+        if let Some((_, _, pool)) = super::upstream::pool_in(splitter, groups, uid) {
+            workers.set_pool(worker, &pool.url);
         }
     }
 

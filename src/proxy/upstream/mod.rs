@@ -15,8 +15,8 @@ use crate::logs::Topic;
 use crate::net::resolve::Lookup;
 use crate::net::{Conn, Fill, LineReader, Source};
 use crate::pool::session::Due;
-use crate::pool::{Health, Session};
-use crate::splitter::{NewLink, Pending};
+use crate::pool::{Groups, Health, Session};
+use crate::splitter::{NewLink, Pending, Splitter};
 use crate::stratum::{StratumError, write};
 use crate::{GroupId, UpstreamId};
 use mio::Interest;
@@ -67,6 +67,18 @@ impl Link {
     }
 }
 
+/// [`Proxy::pool_of`], for a caller that holds other parts of the proxy mutably.
+pub(in crate::proxy) fn pool_in<'a>(
+    splitter: &Splitter<Link>,
+    groups: &'a Groups,
+    uid: UpstreamId,
+) -> Option<(GroupId, usize, &'a PoolConfig)> {
+    let u = splitter.get(uid)?;
+    let group = groups.get(u.group)?;
+    let index = u.link.session.pool_index(group.lane_len(u.lane));
+    group.pool(u.lane, index).map(|(i, p)| (u.group, i, p))
+}
+
 impl Proxy {
     pub(super) fn link_mut(&mut self, uid: UpstreamId) -> Option<&mut Link> {
         self.splitter.get_mut(uid).map(|u| &mut u.link)
@@ -74,10 +86,7 @@ impl Proxy {
 
     /// The pool an upstream uses now: its group, the pool's index in the group, the pool.
     pub(super) fn pool_of(&self, uid: UpstreamId) -> Option<(GroupId, usize, &PoolConfig)> {
-        let u = self.splitter.get(uid)?;
-        let group = self.groups.get(u.group)?;
-        let index = u.link.session.pool_index(group.lane_len(u.lane));
-        group.pool(u.lane, index).map(|(i, p)| (u.group, i, p))
+        pool_in(&self.splitter, &self.groups, uid)
     }
 
     /// The resolver answered: links and jump clients waiting for a name try again now.

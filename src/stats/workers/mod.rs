@@ -3,9 +3,9 @@
 //! record with no connection and no share for a day is dropped, so departed rigs do not
 //! accumulate; the number of records is capped as well.
 //!
-//! A record is 152 bytes, plus its name when that is longer than 15 bytes (see [`Worker`]):
+//! A record is 144 bytes, plus its name when that is longer than 15 bytes (see [`Worker`]):
 //! its hashrates are a [`WorkerRates`], a short name is kept inline ([`Name`]), the login
-//! user is shared between the records that use it ([`Interned`]), and the index by name
+//! user and the pool URL are shared between the records that use them ([`Interned`]), and the index by name
 //! holds 4-byte keys, not a second copy of each name ([`NameIndex`]). Nothing is done per record each second: the rates move on when they
 //! are written or read, and idle records are looked for once a minute.
 
@@ -27,8 +27,6 @@ pub struct Worker {
     /// The name the record is found by (at most 128 characters, plus `+diff` when the
     /// custom difficulty splits workers); up to 15 bytes need no allocation.
     pub name: Name,
-    /// The pool the worker's miners mine to (the last one for a worker gone).
-    pub pool: Box<str>,
     /// Shares accepted.
     pub accepted: u64,
     /// Shares submitted (every answer), and the difficulty they were worth.
@@ -48,9 +46,15 @@ pub struct Worker {
     /// User of the last login as the metrics show it (an account login's account name),
     /// in [`Workers`]' shared strings.
     user: u32,
+    /// The pool the worker's miners mine to (the last one for a worker gone), in the
+    /// shared strings; [`NO_POOL`] before its first job.
+    pool: u32,
     /// Address of the last login; IPv4 as its IPv6-mapped form.
     ip: [u8; 16],
 }
+
+/// A record's pool before it is given one.
+const NO_POOL: u32 = u32::MAX;
 
 /// The rig ignores its NiceHash byte and mines on a pool connection of its own.
 pub const FLAG_NO_NICEHASH: u8 = 1;
@@ -92,7 +96,8 @@ pub struct Workers {
     custom_diff_stats: bool,
     records: Slab<Worker>,
     by_name: NameIndex,
-    users: Interned,
+    /// Login users and pool URLs, each kept once however many records name it.
+    shared: Interned,
     /// The minute of the last sweep for idle records.
     swept: u32,
     /// What the proxy did about a few rigs (`FLAG_*`), by record key: rare, so kept
@@ -114,7 +119,7 @@ impl Workers {
             custom_diff_stats,
             records: Slab::new(),
             by_name: NameIndex::default(),
-            users: Interned::default(),
+            shared: Interned::default(),
             swept: u32::MAX,
             flags: Default::default(),
         }
@@ -159,7 +164,6 @@ impl Workers {
                 }
                 let key = self.records.insert(Worker {
                     name: name.into(),
-                    pool: Box::from(""),
                     accepted: 0,
                     sent: 0,
                     sent_diff: 0,
@@ -168,7 +172,8 @@ impl Workers {
                     connections: 0,
                     rejected: 0,
                     invalid: 0,
-                    user: self.users.hold(user),
+                    user: self.shared.hold(user),
+                    pool: NO_POOL,
                     ip: ip_bytes(ip),
                 });
                 let records = &self.records;
@@ -180,9 +185,9 @@ impl Workers {
         w.connections += 1;
         w.ip = ip_bytes(ip);
         w.windows.touch(now);
-        if self.users.get(w.user) != user {
-            let old = std::mem::replace(&mut w.user, self.users.hold(user));
-            self.users.release(old);
+        if self.shared.get(w.user) != user {
+            let old = std::mem::replace(&mut w.user, self.shared.hold(user));
+            self.shared.release(old);
         }
         Some(key)
     }
@@ -201,7 +206,24 @@ impl Workers {
 
     /// The user of `w`'s last login, as given to [`Workers::attach`].
     pub fn user(&self, w: &Worker) -> &str {
-        self.users.get(w.user)
+        self.shared.get(w.user)
+    }
+
+    /// The pool `w`'s miners mine to ("" before its first job).
+    pub fn pool(&self, w: &Worker) -> &str {
+        self.shared.get(w.pool)
+    }
+
+    /// Worker `key`'s miners mine to `url` now.
+    pub fn set_pool(&mut self, key: usize, url: &str) {
+        let Some(w) = self.records.get_mut(key) else { return };
+        if w.pool != NO_POOL && self.shared.get(w.pool) == url {
+            return;
+        }
+        let old = std::mem::replace(&mut w.pool, self.shared.hold(url));
+        if old != NO_POOL {
+            self.shared.release(old);
+        }
     }
 
     /// An accepted share worth `diff`.
@@ -245,7 +267,10 @@ impl Workers {
             let records = &self.records;
             self.by_name.remove(key as u32, |k| records.get(k as usize).map_or("", |w| &*w.name));
             let w = self.records.remove(key);
-            self.users.release(w.user);
+            self.shared.release(w.user);
+            if w.pool != NO_POOL {
+                self.shared.release(w.pool);
+            }
             self.flags.remove(&key);
         }
     }

@@ -79,24 +79,47 @@ fn a_record_keeps_its_last_address_and_user() {
     let mut w = Workers::new(WorkersMode::RigId, false);
     let k = w.attach("rig1", "WALLET", "10.0.0.7".parse().unwrap(), 0).unwrap();
     w.attach("rig2", "WALLET", "10.0.0.8".parse().unwrap(), 0).unwrap();
-    assert_eq!(w.users.len(), 1, "one copy of a shared user");
+    assert_eq!(w.shared.len(), 1, "one copy of a shared user");
     w.attach("rig1", "OTHER", "2001:db8::1".parse().unwrap(), 5).unwrap();
     let r = w.iter().next().unwrap();
     assert_eq!((r.last_ip(), w.user(r)), ("2001:db8::1".parse().unwrap(), "OTHER"));
-    assert_eq!(w.users.len(), 2);
+    assert_eq!(w.shared.len(), 2);
     w.attach("rig1", "WALLET", "10.0.0.9".parse().unwrap(), 6).unwrap();
     let r = w.get_mut(k).unwrap();
     assert_eq!(r.last_ip(), "10.0.0.9".parse::<IpAddr>().unwrap());
-    assert_eq!(w.users.len(), 1, "OTHER went with its last holder");
+    assert_eq!(w.shared.len(), 1, "OTHER went with its last holder");
     let long = "x".repeat(300);
     let k = w.attach("rig3", &long, "10.0.0.9".parse().unwrap(), 7).unwrap();
     assert_eq!(w.user(w.records.get(k).unwrap()).len(), MAX_USER_CHARS);
 }
 
 #[test]
-fn a_record_is_152_bytes_and_a_short_name_needs_no_more() {
-    // 152 bytes with 64-bit pointers; the armv7 build's 32-bit ones make it 144.
-    let expected = if cfg!(target_pointer_width = "64") { 152 } else { 144 };
+fn pool_urls_are_kept_once_and_go_with_their_last_record() {
+    let mut w = Workers::new(WorkersMode::RigId, false);
+    let ip = "10.0.0.7".parse().unwrap();
+    let (a, b) = (w.attach("rigA", "W", ip, 0).unwrap(), w.attach("rigB", "W", ip, 0).unwrap());
+    assert_eq!(w.pool(w.records.get(a).unwrap()), "", "no pool before the first job");
+    w.set_pool(a, "pool-a:3333");
+    w.set_pool(b, "pool-a:3333");
+    w.set_pool(b, "pool-a:3333");
+    assert_eq!(w.shared.len(), 2, "the user and one copy of the URL");
+    w.set_pool(b, "pool-b:3333");
+    assert_eq!((w.pool(&w.records[a]), w.pool(&w.records[b])), ("pool-a:3333", "pool-b:3333"));
+    assert_eq!(w.shared.len(), 3);
+    w.set_pool(a, "pool-b:3333");
+    assert_eq!(w.shared.len(), 2, "pool-a went with its last holder");
+    // Departed records give their strings back when they are forgotten.
+    w.detach(a, 0);
+    w.detach(b, 0);
+    w.tick(86_400);
+    assert_eq!((w.len(), w.shared.len()), (0, 0));
+}
+
+#[test]
+fn a_record_is_144_bytes_and_a_short_name_needs_no_more() {
+    // 144 bytes on 64-bit targets and on armv7 too (no pointer is left in the record;
+    // its u64 fields keep it 8-byte aligned on both).
+    let expected = 144;
     assert_eq!(std::mem::size_of::<Worker>(), expected);
     let mut w = Workers::new(WorkersMode::RigId, false);
     let ip = "10.0.0.7".parse().unwrap();
@@ -108,7 +131,7 @@ fn a_record_is_152_bytes_and_a_short_name_needs_no_more() {
     assert_eq!(stride(0, 1), expected);
     // The index: 4 bytes a slot, at most three quarters full.
     assert_eq!(w.by_name.capacity(), 16_384);
-    assert_eq!(w.users.len(), 1);
+    assert_eq!(w.shared.len(), 1);
 }
 
 /// Resident bytes per record, allocator included: 100k rigs named like minersim's, each
@@ -127,7 +150,7 @@ fn rss_per_record() {
     let mut w = Workers::new(WorkersMode::RigId, false);
     for i in 0..100_000 {
         let k = w.attach(&format!("sim-{i}"), "minersim", ip, 0).unwrap();
-        w.get_mut(k).unwrap().pool = String::from("127.0.0.1:34567").into();
+        w.set_pool(k, "127.0.0.1:34567");
         w.on_accept(k, 1000, 5, 1);
     }
     let per = (rss() - before) / 100_000;
@@ -158,7 +181,7 @@ fn a_week_of_departing_rigs_leaves_the_same_memory() {
             }
             w.tick(t);
         }
-        let size = (w.len(), w.records.capacity(), w.by_name.capacity(), w.users.len());
+        let size = (w.len(), w.records.capacity(), w.by_name.capacity(), w.shared.len());
         if d >= 1 {
             // From the second day on, yesterday's rigs are gone by the end of the day.
             assert_eq!(size.0, 3100, "day {d}");
