@@ -40,6 +40,10 @@ pub struct CnSnapshot {
     algo_ext: bool,
     /// Miners by slot, by their ids in the old process.
     slots: Vec<(u8, usize)>,
+    /// Slots free in the old process: free here too. Without the list (an older process)
+    /// every slot but the listed miners' is dead until the next job.
+    #[serde(default)]
+    free: Option<Vec<u8>>,
     current: Option<JobSnapshot>,
     previous: Option<JobSnapshot>,
 }
@@ -215,6 +219,7 @@ impl CnWork {
             nicehash: self.nicehash,
             algo_ext: self.algo_ext,
             slots: self.storage.active_slots().map(|(s, m)| (s, m.0)).collect(),
+            free: Some(self.storage.free_slots().collect()),
             current: self.current.as_ref().map(job),
             previous: self.previous.as_ref().map(job),
         }
@@ -233,7 +238,7 @@ impl CnWork {
         };
         let slots = s.slots.into_iter().filter_map(|(slot, m)| Some((slot, miner(m)?)));
         CnWork {
-            storage: Storage::restore(s.capacity, slots),
+            storage: Storage::restore(s.capacity, slots, s.free.as_deref().unwrap_or_default()),
             nicehash: s.nicehash,
             algo_ext,
             current: s.current.map(job),

@@ -79,13 +79,22 @@ impl Storage {
     }
 
     /// A table of `capacity` slots holding `active` (slot, miner), as a live upgrade
-    /// hands it over. Every other slot is dead until the next job: a miner that left just
-    /// before may still be mining with its byte.
-    pub fn restore(capacity: usize, active: impl IntoIterator<Item = (u8, MinerId)>) -> Storage {
+    /// hands it over, with the slots in `free` free. Every other slot is dead until the
+    /// next job: a miner that left just before (or one the old process keeps, over TLS)
+    /// may still be mining with its byte.
+    pub fn restore(capacity: usize, active: impl IntoIterator<Item = (u8, MinerId)>, free: &[u8]) -> Storage {
         let mut t = Storage::new(capacity);
         let n = t.slots.len();
         t.slots.iter_mut().for_each(|s| *s = Slot::Dead);
         t.dead = n;
+        for &slot in free {
+            if let Some(s) = t.slots.get_mut(usize::from(slot))
+                && *s == Slot::Dead
+            {
+                *s = Slot::Free;
+                t.dead -= 1;
+            }
+        }
         for (slot, miner) in active {
             if let Some(s) = t.slots.get_mut(usize::from(slot))
                 && *s == Slot::Dead
@@ -96,6 +105,11 @@ impl Storage {
             }
         }
         t
+    }
+
+    /// Every free slot.
+    pub fn free_slots(&self) -> impl Iterator<Item = u8> + '_ {
+        self.slots.iter().enumerate().filter(|(_, s)| **s == Slot::Free).map(|(i, _)| i as u8)
     }
 
     /// Every active slot with its miner.
@@ -179,6 +193,26 @@ mod tests {
         s.clear_dead();
         assert_eq!(s.add(MinerId(1000)), Some(7));
         assert_eq!(s.miner_at(7), Some(MinerId(1000)));
+    }
+
+    #[test]
+    fn a_restored_table_keeps_free_slots_free_and_the_rest_dead_until_the_next_job() {
+        let mut old = Storage::new(4);
+        for i in 0..3 {
+            old.add(MinerId(i)).unwrap();
+        }
+        old.remove(2, MinerId(2));
+        let free: Vec<u8> = old.free_slots().collect();
+        assert_eq!(free, [3]);
+        // Miner 0 moves; miner 1 stays behind (a TLS miner), still mining with byte 1.
+        let mut new = Storage::restore(4, [(0, MinerId(10))], &free);
+        assert_eq!(new.counts(), (1, 2, 1), "(free, dead, active)");
+        assert_eq!(new.add(MinerId(11)), Some(3), "the free slot is taken at once");
+        assert_eq!(new.add(MinerId(12)), None, "the slot left behind and the one just left are dead");
+        new.clear_dead();
+        assert_eq!((new.add(MinerId(12)), new.add(MinerId(13))), (Some(1), Some(2)));
+        // Without the list (a snapshot from an older process), everything else is dead.
+        assert_eq!(Storage::restore(4, [(0, MinerId(10))], &[]).counts(), (0, 3, 1));
     }
 
     #[test]
