@@ -157,6 +157,10 @@ fn plaintext_miners_and_the_pool_connection_move_and_tls_miners_drain() {
         .send("submit", serde_json::json!({"id": session, "job_id": job, "nonce": format!("0f0f00{fixed}"), "result": result_for(5000)}));
     assert!(wait_until(WAIT, || pool.submits().len() == 7), "the held share reached the pool");
 
+    let accepted_of_rig =
+        |workers: &serde_json::Value| workers["workers"].as_array().unwrap().iter().find(|w| w[0] == "rig").map(|w| w[3].as_u64().unwrap());
+    let before = http_get(api, "/1/workers", "").json();
+
     old.signal("-USR2");
     let successor = Successor(old.logged("handed over to pid ").to_string());
     // systemd follows the new process: the old one leaving does not stop the service.
@@ -177,22 +181,30 @@ fn plaintext_miners_and_the_pool_connection_move_and_tls_miners_drain() {
     for (i, m) in miners.iter_mut().enumerate() {
         assert!(m.submit(100 + i as u16, 5000)["error"].is_null(), "miner {i} kept its connection");
     }
-    // The plaintext miners' pool connection moved with them; the one new login is the old
-    // process's own upstream for the TLS miner it keeps until that miner leaves.
-    assert_eq!(pool.logins(), 2, "the pool connection moved too: no new login for the plaintext miners' upstream");
     let submits = pool.submits();
     let mut keys: Vec<String> = submits.iter().map(|s| format!("{}/{}", s["job_id"], s["nonce"])).collect();
     keys.sort();
     keys.dedup();
     assert_eq!(keys.len(), submits.len(), "no share was sent twice");
+    // The worker record came along with its counts (its rates and the proxy's windows too:
+    // unit tests in stats, as this test runs within a second of uptime).
+    let after = http_get(api, "/1/workers", "").json();
+    assert_eq!(accepted_of_rig(&after), accepted_of_rig(&before).map(|n| n + 6), "{before}\n{after}");
     // New connections go to the new process; the API answers from it.
+    eprintln!("DEBUG logins before late {}", pool.logins());
     let mut late = TestMiner::connect(plain);
     late.login();
     let s = http_get(api, "/1/summary", "").json();
     assert_eq!(s["miners"]["now"], 6, "{s}");
+    eprintln!("DEBUG logins after late {}", pool.logins());
     // The TLS miner is still served by the old process, on a pool connection of its own now:
     // it was handed that upstream's job without a reconnect.
     tls.next_job();
+    // The plaintext miners' pool connection moved with them, and the late miner took a
+    // slot on it (free slots stay free across the handover); the one new login is the old
+    // process's own upstream for the TLS miner (it has that upstream's job now), which it
+    // keeps until that miner leaves.
+    assert_eq!(pool.logins(), 2, "the pool connection moved too: no new login for the plaintext miners' upstream");
     let r = tls.submit(2, 1000, &result_for(5000));
     assert!(r["error"].is_null(), "{r}");
     assert!(!old.has_logged("drained; the old process exits"));

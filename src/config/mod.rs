@@ -19,7 +19,7 @@ pub enum Mode {
 }
 
 /// Which login field names a worker record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum WorkersMode {
     RigId,
     User,

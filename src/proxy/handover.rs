@@ -12,7 +12,8 @@
 //! 2. It sends a snapshot, versioned JSON (`FORMAT`, `VERSION`) preceded by its length,
 //!    then the sockets it names (`SCM_RIGHTS`, in batches).
 //! 3. The new process rebuilds the proxy on them (groups and accounts from its own config
-//!    and store, workers found again by name) and answers `ok`.
+//!    and store; worker records, hashrate windows and the day's history from the
+//!    snapshot) and answers `ok`.
 //! 4. The old process drops its copies of the handed sockets (the connections stay with the
 //!    new process), stops listening, and drains what could not move: TLS miners (rustls
 //!    cannot rebuild a session from its secrets) get pool connections of their own and are
@@ -22,8 +23,9 @@
 //! Any failure before `ok` (the binary does not start, the snapshot does not parse, the
 //! versions differ) leaves the old process serving as before, with a log line saying why.
 //!
-//! What restarts: hashrate windows and worker counters (workers are found again by name),
-//! the duplicate-share memory of pool jobs, rigs remembered for restore or quarantine.
+//! What restarts: group and pool hashrates (the weighted split is measured again), the
+//! duplicate-share memory of pool jobs, rigs remembered for restore or quarantine. Worker
+//! records start over only when the new config names workers another way.
 //! Pool connections over TLS and ones still connecting are opened again by the new process
 //! (their miners get the new session's job, as after a failover).
 
@@ -37,7 +39,10 @@ use crate::net::{Conn, Source};
 use crate::pool::Session;
 use crate::splitter::vardiff::MinerDiff;
 use crate::splitter::{Alone, Mapper, MapperSnapshot, NewLink, Upstream};
-use crate::stats::{RateMeter, Verdicts};
+use crate::stats::history::HistorySnapshot;
+use crate::stats::window::WindowsSnapshot;
+use crate::stats::workers::WorkersSnapshot;
+use crate::stats::{HashWindows, History, RateMeter, Verdicts};
 use crate::{MinerId, UpstreamId};
 use mio::Interest;
 use serde::{Deserialize, Serialize};
@@ -50,8 +55,10 @@ use std::time::{Duration, Instant};
 
 /// What the snapshot says it is.
 pub const FORMAT: &str = "stratum-proxy-handover";
-/// Old and new process must speak the same version; any change of the snapshot's shape
-/// changes it.
+/// Old and new process must speak the same version; a change of the snapshot's shape
+/// changes it, except for fields added as optional (`serde(default)`), which a process
+/// without them ignores and one with them does without, so neighbouring releases still
+/// hand over to each other.
 pub const VERSION: u32 = 1;
 /// The environment variable naming the new process's end of the handover socket.
 pub const ENV: &str = "STRATUM_PROXY_HANDOVER";
@@ -76,6 +83,9 @@ struct Snapshot {
     upstreams: Vec<UpstreamSnap>,
     miners: Vec<MinerSnap>,
     stats: StatsSnap,
+    /// Worker records (added after version 1 was first released: optional).
+    #[serde(default)]
+    workers: Option<WorkersSnapshot>,
     next_seq: u64,
     next_prefix: u16,
 }
@@ -140,6 +150,11 @@ struct StatsSnap {
     connections: u64,
     max_miners: u64,
     best: [u64; 10],
+    /// The proxy-wide hashrate windows and the day's history (optional, as `workers`).
+    #[serde(default)]
+    windows: Option<WindowsSnapshot>,
+    #[serde(default)]
+    history: Option<HistorySnapshot>,
 }
 
 /// Writes all of `buf`, on a blocking Unix socket.
@@ -220,7 +235,7 @@ impl Proxy {
     }
 
     /// Writes the snapshot and the sockets it names.
-    fn send_snapshot(&self, sock: &mut UnixStream, now: Instant) -> io::Result<()> {
+    fn send_snapshot(&mut self, sock: &mut UnixStream, now: Instant) -> io::Result<()> {
         let (snapshot, fds) = self.snapshot(now);
         let json = serde_json::to_vec(&snapshot).map_err(io::Error::other)?;
         write_all(sock, &(json.len() as u64).to_le_bytes())?;
@@ -239,7 +254,7 @@ impl Proxy {
     }
 
     /// The state that can move, and the sockets it names.
-    fn snapshot(&self, now: Instant) -> (Snapshot, Vec<RawFd>) {
+    fn snapshot(&mut self, now: Instant) -> (Snapshot, Vec<RawFd>) {
         let mut fds: Vec<RawFd> = Vec::new();
         let mut fd = |raw: RawFd| {
             fds.push(raw);
@@ -322,7 +337,7 @@ impl Proxy {
                 }
             })
             .collect();
-        let s = &self.stats;
+        let s = &mut self.stats;
         let stats = StatsSnap {
             accepted: s.accepted,
             rejected: s.rejected,
@@ -331,6 +346,8 @@ impl Proxy {
             connections: s.connections,
             max_miners: s.max_miners,
             best: s.best,
+            windows: Some(s.windows.snapshot()),
+            history: Some(s.history.snapshot()),
         };
         let snapshot = Snapshot {
             format: FORMAT.into(),
@@ -342,6 +359,7 @@ impl Proxy {
             upstreams,
             miners,
             stats,
+            workers: Some(self.workers.snapshot()),
             next_seq: self.next_seq,
             next_prefix: self.next_prefix,
         };
@@ -469,6 +487,8 @@ impl Proxy {
         proxy.next_seq = snap.next_seq;
         proxy.next_prefix = snap.next_prefix;
         let clock = proxy.clock(now);
+        // Worker records first: the miners below find theirs by name.
+        let workers_taken = snap.workers.map_or(0, |w| proxy.workers.restore(w));
         let ago = |ms: u64| now.checked_sub(Duration::from_millis(ms)).unwrap_or(now);
         let conn = |c: &ConnSnap, fd: OwnedFd, max: usize| {
             let stream = std::net::TcpStream::from(fd);
@@ -567,8 +587,14 @@ impl Proxy {
         (st.accepted, st.rejected, st.invalid, st.expired, st.best) = (s.accepted, s.rejected, s.invalid, s.expired, s.best);
         st.connections = s.connections;
         st.max_miners = s.max_miners.max(st.max_miners);
+        if let Some(w) = s.windows.as_ref().and_then(HashWindows::restore) {
+            st.windows = w;
+        }
+        if let Some(h) = &s.history {
+            st.history = History::restore(h);
+        }
         log::info!(
-            "upgrade: took over {} miners and {} upstreams ({} pool connections) from the old process",
+            "upgrade: took over {} miners, {} upstreams ({} pool connections) and {workers_taken} worker records from the old process",
             proxy.miners.len(),
             proxy.splitter.len(),
             proxy.splitter.iter().filter(|(_, u)| u.link.conn.is_some()).count()

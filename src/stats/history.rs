@@ -11,7 +11,7 @@
 pub const HISTORY_LEN: usize = 1440;
 
 /// One minute of the proxy's life.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Minute {
     /// Seconds of uptime when the minute ended (or now, for the minute in progress).
     pub at: u32,
@@ -26,7 +26,7 @@ pub struct Minute {
 }
 
 /// The counters the history samples, as the tick sees them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Totals {
     pub hashes: u64,
     pub accepted: u64,
@@ -35,6 +35,15 @@ pub struct Totals {
 }
 
 /// A fixed ring of per-minute entries and the totals at the start of the current minute.
+/// A [`History`] as plain data: its completed minutes oldest first, and the minute in
+/// progress (when it began and the totals then).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HistorySnapshot {
+    minutes: Vec<Minute>,
+    since: u32,
+    base: Totals,
+}
+
 #[derive(Debug)]
 pub struct History {
     ring: Box<[Minute]>,
@@ -86,6 +95,23 @@ impl History {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The history as plain data, for a live upgrade (which keeps the clock).
+    pub fn snapshot(&self) -> HistorySnapshot {
+        HistorySnapshot { minutes: self.iter().copied().collect(), since: self.since, base: self.base }
+    }
+
+    /// The history `s` describes (its last `HISTORY_LEN` minutes).
+    pub fn restore(s: &HistorySnapshot) -> History {
+        let mut h = History::new(s.since);
+        for m in s.minutes.iter().rev().take(HISTORY_LEN).rev() {
+            h.ring[h.head] = *m;
+            h.head = (h.head + 1) % HISTORY_LEN;
+            h.len = (h.len + 1).min(HISTORY_LEN);
+        }
+        h.base = s.base;
+        h
     }
 
     fn entry(&self, now: u32, t: Totals) -> Minute {
@@ -172,5 +198,19 @@ mod tests {
         h.tick(61, Totals { accepted: 10, rejected: 4, hashes: 100, miners: 1 });
         let m = h.current(90, Totals::default()).expect("partial");
         assert_eq!((m.accepted, m.rejected, m.hashrate), (0, 0, 0.0));
+    }
+
+    #[test]
+    fn a_snapshot_restores_the_day_and_the_minute_in_progress() {
+        let mut a = History::new(0);
+        let mut t = Totals { miners: 2, ..Totals::default() };
+        run(&mut a, &mut t, 0, 90 * 60 + 25, 500);
+        let mut b = History::restore(&a.snapshot());
+        assert!(a.iter().eq(b.iter()) && a.len() == 90);
+        assert_eq!(a.current(90 * 60 + 25, t), b.current(90 * 60 + 25, t));
+        let mut tb = t;
+        run(&mut a, &mut t, 90 * 60 + 25, 3000 * 60, 800);
+        run(&mut b, &mut tb, 90 * 60 + 25, 3000 * 60, 800);
+        assert!(a.iter().eq(b.iter()) && b.len() == HISTORY_LEN);
     }
 }

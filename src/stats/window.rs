@@ -118,6 +118,39 @@ impl<const N: usize> HashWindows<N> {
     }
 }
 
+/// A [`HashWindows`] as plain data, for a live upgrade (which keeps the clock).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WindowsSnapshot {
+    total: u64,
+    created: u32,
+    /// Per window: its samples oldest first, and the cached oldest sample and its time.
+    rings: Vec<(Vec<u64>, u64, u32)>,
+}
+
+impl<const N: usize> HashWindows<N> {
+    /// The windows as plain data (`&mut`: ringbuf reads need it).
+    pub fn snapshot(&mut self) -> WindowsSnapshot {
+        let rings = self.rings.iter_mut().map(|r| (r.samples.iter().copied().collect(), r.oldest, r.oldest_at)).collect();
+        WindowsSnapshot { total: self.total, created: self.created, rings }
+    }
+
+    /// The windows `s` describes; `None` when it has another number of windows.
+    pub fn restore(s: &WindowsSnapshot) -> Option<Self> {
+        if s.rings.len() != WINDOWS.len() {
+            return None;
+        }
+        let rings = std::array::from_fn(|i| {
+            let (samples, oldest, oldest_at) = &s.rings[i];
+            let mut ring = LocalRb::default();
+            for v in samples.iter().rev().take(N).rev() {
+                ring.push_overwrite(*v);
+            }
+            Ring { samples: ring, oldest: *oldest, oldest_at: *oldest_at }
+        });
+        Some(HashWindows { total: s.total, created: s.created, rings })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +222,19 @@ mod tests {
         assert!(!w.is_quiet(10));
         run(&mut w, 10, 86_400 + 7200, 0);
         assert!(w.is_quiet(86_400 + 7200));
+    }
+
+    #[test]
+    fn a_snapshot_restores_the_same_rates_and_they_go_on_alike() {
+        let mut a = HashWindows::<FINE>::new(100);
+        run(&mut a, 100, 5000, 700);
+        let mut b = HashWindows::<FINE>::restore(&a.snapshot()).expect("five windows");
+        assert_eq!(a.rates(5000), b.rates(5000));
+        run(&mut a, 5000, 9000, 300);
+        run(&mut b, 5000, 9000, 300);
+        assert_eq!(a.rates(9000), b.rates(9000));
+        let mut short = a.snapshot();
+        short.rings.pop();
+        assert!(HashWindows::<FINE>::restore(&short).is_none());
     }
 }

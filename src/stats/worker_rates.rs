@@ -49,7 +49,7 @@ const TAUS: [f64; 3] = [1800.0, 21_600.0, 43_200.0];
 
 /// A minute's sum in 16 bits: an unsigned float with a 6-bit exponent and a 10-bit
 /// mantissa (plus the implicit leading bit), exact below 2048, within 2^-11 above.
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct MinuteSum(u16);
 
 impl MinuteSum {
@@ -80,8 +80,9 @@ impl MinuteSum {
 }
 
 /// A worker's hashrates: 60 s, 10 min, 1 h, 12 h, 24 h, the 5-minute speed and the total.
-/// Time is whole seconds since the proxy started.
-#[derive(Clone, PartialEq)]
+/// Time is whole seconds since the proxy started. (Serialized as is for a live upgrade,
+/// which keeps that clock.)
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WorkerRates {
     total: u64,
     /// Sum of minute `at / 60`, the current one.

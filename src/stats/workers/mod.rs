@@ -78,6 +78,31 @@ fn ip_bytes(ip: IpAddr) -> [u8; 16] {
     }
 }
 
+/// The worker records as plain data, for a live upgrade (which keeps the clock).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct WorkersSnapshot {
+    /// What named them: records of another mode are not taken over.
+    mode: WorkersMode,
+    custom_diff_stats: bool,
+    records: Vec<WorkerSnapshot>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct WorkerSnapshot {
+    name: String,
+    pool: String,
+    user: String,
+    ip: [u8; 16],
+    accepted: u64,
+    sent: u64,
+    sent_diff: u64,
+    last_share_ms: u64,
+    windows: WorkerRates,
+    rejected: u32,
+    invalid: u32,
+    flags: u8,
+}
+
 /// Which fields a login offers for naming.
 #[derive(Debug, Clone, Copy)]
 pub struct LoginFields<'a> {
@@ -285,6 +310,71 @@ impl Workers {
     /// The flags of worker `key` (0: none).
     pub fn flags(&self, key: usize) -> u8 {
         self.flags.get(&key).copied().unwrap_or(0)
+    }
+
+    /// Every record, with or without a connection (connections are counted again as the
+    /// new process adopts the miners).
+    pub fn snapshot(&self) -> WorkersSnapshot {
+        let records = self
+            .records
+            .iter()
+            .map(|(key, w)| WorkerSnapshot {
+                name: w.name.to_string(),
+                pool: self.pool(w).to_string(),
+                user: self.user(w).to_string(),
+                ip: w.ip,
+                accepted: w.accepted,
+                sent: w.sent,
+                sent_diff: w.sent_diff,
+                last_share_ms: w.last_share_ms,
+                windows: w.windows.clone(),
+                rejected: w.rejected,
+                invalid: w.invalid,
+                flags: self.flags(key),
+            })
+            .collect();
+        WorkersSnapshot { mode: self.mode, custom_diff_stats: self.custom_diff_stats, records }
+    }
+
+    /// Takes over the records of the process that handed over, before its miners are
+    /// adopted. Nothing is taken when the records were named another way (the config
+    /// changed with the upgrade); a name already here and records beyond the cap are
+    /// skipped. Returns how many were taken.
+    pub fn restore(&mut self, s: WorkersSnapshot) -> usize {
+        if (s.mode, s.custom_diff_stats) != (self.mode, self.custom_diff_stats) || self.mode == WorkersMode::Disabled {
+            return 0;
+        }
+        let mut taken = 0;
+        for r in s.records {
+            if self.records.len() >= MAX_WORKERS {
+                break;
+            }
+            if self.find(&r.name).is_some() {
+                continue;
+            }
+            let pool = if r.pool.is_empty() { NO_POOL } else { self.shared.hold(&r.pool) };
+            let key = self.records.insert(Worker {
+                name: r.name.as_str().into(),
+                accepted: r.accepted,
+                sent: r.sent,
+                sent_diff: r.sent_diff,
+                last_share_ms: r.last_share_ms,
+                windows: r.windows,
+                connections: 0,
+                rejected: r.rejected,
+                invalid: r.invalid,
+                user: self.shared.hold(bounded_user(&r.user)),
+                pool,
+                ip: r.ip,
+            });
+            let records = &self.records;
+            self.by_name.insert(key as u32, |k| records.get(k as usize).map_or("", |w| &*w.name));
+            if r.flags != 0 {
+                self.flags.insert(key, r.flags);
+            }
+            taken += 1;
+        }
+        taken
     }
 
     /// Records with their keys.

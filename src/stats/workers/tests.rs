@@ -189,3 +189,35 @@ fn a_week_of_departing_rigs_leaves_the_same_memory() {
         }
     }
 }
+
+#[test]
+fn a_snapshot_carries_every_record_to_a_new_process_but_not_across_a_mode_change() {
+    let mut old = Workers::new(WorkersMode::RigId, false);
+    let ip = "10.0.0.7".parse().unwrap();
+    let (a, b) = (old.attach("rigA", "W", ip, 0).unwrap(), old.attach("rigB", "OTHER", ip, 0).unwrap());
+    old.set_pool(a, "pool:3333");
+    for t in 0..900 {
+        old.on_accept(a, 1000, 5, t);
+    }
+    old.on_reject(a, 1000, true);
+    old.flag(b, FLAG_QUARANTINED);
+    old.detach(b, 100);
+    let snap = old.snapshot();
+    // Through the handover's JSON, as the new process reads it.
+    let snap: WorkersSnapshot = serde_json::from_str(&serde_json::to_string(&snap).unwrap()).unwrap();
+
+    let mut new = Workers::new(WorkersMode::RigId, false);
+    assert_eq!(new.restore(snap.clone()), 2);
+    let (ka, kb) = (new.find("rigA").unwrap(), new.find("rigB").unwrap());
+    let r = &new.records[ka];
+    assert_eq!((r.sent, r.accepted, r.rejected, r.invalid, r.connections), (901, 900, 0, 1, 0));
+    assert_eq!(new.records[ka].windows.rates(900), old.records[a].windows.rates(900));
+    assert_eq!((new.pool(&new.records[ka]), new.user(&new.records[kb])), ("pool:3333", "OTHER"));
+    assert_eq!(new.flags(kb), FLAG_QUARANTINED);
+    // The miner comes back through the handover: the same record, connected again.
+    assert_eq!(new.attach("rigA", "W", ip, 901), Some(ka));
+    assert_eq!(new.records[ka].connections, 1);
+    // Records named by another field are not taken over.
+    assert_eq!(Workers::new(WorkersMode::User, false).restore(snap.clone()), 0);
+    assert_eq!(Workers::new(WorkersMode::RigId, true).restore(snap), 0);
+}
