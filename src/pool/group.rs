@@ -288,6 +288,59 @@ impl Groups {
             g.tick(now);
         }
     }
+
+    /// Every group's meters as plain data, for a live upgrade (which keeps the clock).
+    pub fn snapshot(&mut self) -> Vec<GroupSnapshot> {
+        self.groups
+            .iter_mut()
+            .map(|(_, g)| GroupSnapshot {
+                name: g.name.to_string(),
+                pools: g.pools.iter().map(|p| p.url.clone()).collect(),
+                hashrate: g.hashrate.snapshot(),
+                meters: g.meters.iter_mut().map(HashWindows::snapshot).collect(),
+                loads: g.loads.clone(),
+                unit_load: g.unit_load,
+            })
+            .collect()
+    }
+
+    /// Takes over the meters of the groups the old process had, by name. A group's
+    /// hashrate always comes along; its per-pool meters and loads (the weighted split's
+    /// measure) only when its pools are the same, in the same order, since they are
+    /// compared with each other and must cover the same span. Returns how many groups
+    /// were found.
+    pub fn restore(&mut self, snaps: &[GroupSnapshot]) -> usize {
+        let mut found = 0;
+        for s in snaps {
+            let Some(g) = self.find(&s.name).and_then(|id| self.groups.get_mut(usize::from(id.0))) else { continue };
+            found += 1;
+            if let Some(h) = HashWindows::restore(&s.hashrate) {
+                g.hashrate = h;
+            }
+            let same = g.pools.len() == s.pools.len() && g.pools.iter().zip(&s.pools).all(|(p, url)| p.url == *url);
+            let meters: Option<Vec<_>> = s.meters.iter().map(HashWindows::restore).collect();
+            if let Some(meters) = meters.filter(|m| same && m.len() == g.meters.len()) {
+                g.meters = meters;
+                if s.loads.len() == g.loads.len() {
+                    g.loads.clone_from(&s.loads);
+                    g.unit_load = s.unit_load;
+                }
+            }
+        }
+        found
+    }
+}
+
+/// A group's meters as a live upgrade hands them over.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct GroupSnapshot {
+    name: String,
+    /// Its pools' URLs, in order: the per-pool meters are taken over only if they match.
+    pools: Vec<String>,
+    hashrate: crate::stats::window::WindowsSnapshot,
+    meters: Vec<crate::stats::window::WindowsSnapshot>,
+    loads: Vec<f64>,
+    unit_load: f64,
 }
 
 #[cfg(test)]
@@ -402,5 +455,32 @@ mod tests {
         let parts = g.get(id).unwrap().measured_parts();
         assert!((parts[0] - 0.7).abs() < 1e-9 && (parts[1] - 0.3).abs() < 1e-9, "{parts:?}");
         assert_eq!(g.get(id).unwrap().hashrate.total(), 60_000);
+    }
+
+    #[test]
+    fn a_snapshot_brings_the_measured_split_along_only_to_the_same_pools() {
+        let pools = [pool("a:1", "farm", Some(70)), pool("b:1", "farm", Some(30))];
+        let mut old = Groups::from_pools(&pools, 0);
+        let id = old.find("farm").unwrap();
+        for t in 1..=600 {
+            old.get_mut(id).unwrap().on_accept(Some(usize::from(t % 10 < 7) ^ 1), 1000);
+            old.tick(t);
+        }
+        let parts = old.get(id).unwrap().measured_parts();
+        assert!((parts[0] - 0.7).abs() < 0.02, "{parts:?}");
+        let snap = old.snapshot();
+
+        let mut same = Groups::from_pools(&pools, 0);
+        assert_eq!(same.restore(&snap), 2, "default and farm");
+        let g = same.get(same.find("farm").unwrap()).unwrap();
+        assert_eq!(g.measured_parts(), parts);
+        assert_eq!(g.hashrate.rates(600), old.get(id).unwrap().hashrate.rates(600));
+
+        // Another pool list: the group's hashrate comes along, its split is measured anew.
+        let mut changed = Groups::from_pools(&[pool("a:1", "farm", Some(50)), pool("c:1", "farm", Some(50))], 0);
+        changed.restore(&snap);
+        let g = changed.get(changed.find("farm").unwrap()).unwrap();
+        assert_eq!(g.measured_parts(), [0.0, 0.0]);
+        assert_eq!(g.hashrate.total(), old.get(id).unwrap().hashrate.total());
     }
 }

@@ -23,9 +23,9 @@
 //! Any failure before `ok` (the binary does not start, the snapshot does not parse, the
 //! versions differ) leaves the old process serving as before, with a log line saying why.
 //!
-//! What restarts: group and pool hashrates (the weighted split is measured again), the
-//! duplicate-share memory of pool jobs, rigs remembered for restore or quarantine. Worker
-//! records start over only when the new config names workers another way.
+//! What restarts: the duplicate-share memory of pool jobs, rigs remembered for restore or
+//! quarantine. Worker records start over only when the new config names workers another
+//! way, and a group's measured split only when its pools changed with the upgrade.
 //! Pool connections over TLS and ones still connecting are opened again by the new process
 //! (their miners get the new session's job, as after a failover).
 
@@ -37,6 +37,7 @@ use crate::config::{BindProtocol, Config};
 use crate::net::fdpass::{self, MAX_FDS};
 use crate::net::{Conn, Source};
 use crate::pool::Session;
+use crate::pool::group::GroupSnapshot;
 use crate::splitter::vardiff::MinerDiff;
 use crate::splitter::{Alone, Mapper, MapperSnapshot, NewLink, Upstream};
 use crate::stats::history::HistorySnapshot;
@@ -86,6 +87,9 @@ struct Snapshot {
     /// Worker records (added after version 1 was first released: optional).
     #[serde(default)]
     workers: Option<WorkersSnapshot>,
+    /// Group hashrates and the weighted splits' measures (optional, as `workers`).
+    #[serde(default)]
+    groups: Vec<GroupSnapshot>,
     next_seq: u64,
     next_prefix: u16,
 }
@@ -360,6 +364,7 @@ impl Proxy {
             miners,
             stats,
             workers: Some(self.workers.snapshot()),
+            groups: self.groups.snapshot(),
             next_seq: self.next_seq,
             next_prefix: self.next_prefix,
         };
@@ -489,6 +494,7 @@ impl Proxy {
         let clock = proxy.clock(now);
         // Worker records first: the miners below find theirs by name.
         let workers_taken = snap.workers.map_or(0, |w| proxy.workers.restore(w));
+        proxy.groups.restore(&snap.groups);
         let ago = |ms: u64| now.checked_sub(Duration::from_millis(ms)).unwrap_or(now);
         let conn = |c: &ConnSnap, fd: OwnedFd, max: usize| {
             let stream = std::net::TcpStream::from(fd);
