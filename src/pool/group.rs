@@ -17,7 +17,7 @@
 use crate::GroupId;
 use crate::config::PoolConfig;
 use crate::stats::HashWindows;
-use crate::stats::window::FINE;
+use crate::stats::window::{FINE, WindowsSnapshot};
 use slab::Slab;
 use std::collections::HashMap;
 
@@ -337,8 +337,8 @@ pub struct GroupSnapshot {
     name: String,
     /// Its pools' URLs, in order: the per-pool meters are taken over only if they match.
     pools: Vec<String>,
-    hashrate: crate::stats::window::WindowsSnapshot,
-    meters: Vec<crate::stats::window::WindowsSnapshot>,
+    hashrate: WindowsSnapshot,
+    meters: Vec<WindowsSnapshot>,
     loads: Vec<f64>,
     unit_load: f64,
 }

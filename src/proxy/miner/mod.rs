@@ -441,7 +441,6 @@ impl Proxy {
         }
     }
 
-    /// Marks a miner for removal at the end of this loop pass.
     /// Closes a miner its job could not reach; one that cannot mine its pool's work is
     /// logged (once per reason, then in summaries), as a refused login when it was still
     /// waiting for its first job.
@@ -463,6 +462,7 @@ impl Proxy {
         }
     }
 
+    /// Marks a miner for removal at the end of this loop pass.
     pub(super) fn close_miner(&mut self, id: MinerId, why: &str) {
         let Some(miner) = self.miners.get_mut(id.0) else { return };
         if miner.state == MinerState::Closing {

@@ -5,8 +5,9 @@
 //!
 //! A record is 144 bytes, plus its name when that is longer than 15 bytes (see [`Worker`]):
 //! its hashrates are a [`WorkerRates`], a short name is kept inline ([`Name`]), the login
-//! user and the pool URL are shared between the records that use them ([`Interned`]), and the index by name
-//! holds 4-byte keys, not a second copy of each name ([`NameIndex`]). Nothing is done per record each second: the rates move on when they
+//! user and the pool URL are shared between the records that use them ([`Interned`]),
+//! and the index by name holds 4-byte keys, not a second copy of each name
+//! ([`NameIndex`]). Nothing is done per record each second: the rates move on when they
 //! are written or read, and idle records are looked for once a minute.
 
 use super::names::{Interned, Name, NameIndex};
